@@ -1,0 +1,171 @@
+//! The one error-code table. Every API error body is `{ "code", "message", "type", "link" }`;
+//! the code decides the type and the HTTP status, so handlers cannot disagree about them.
+//! `docs/errors.md` is generated from [`ErrorCode::ALL`] and a test keeps it in sync.
+
+use serde::{Deserialize, Serialize};
+
+/// The family an error belongs to, so that clients can react without knowing every code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    /// The request is wrong; repeating it unchanged will fail again.
+    InvalidRequest,
+    /// The caller is not signed in, or may not do this.
+    Auth,
+    /// The appliance is not able to serve this right now (starting, stopping, overloaded).
+    System,
+    /// A bug or an unexpected failure inside the appliance; the log has the details.
+    Internal,
+}
+
+macro_rules! error_codes {
+    ($( $(#[doc = $doc:literal])+ $variant:ident = ($code:literal, $kind:ident, $status:literal), )+) => {
+        /// Every error code the API can return.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[doc = $doc])+ $variant, )+
+        }
+
+        impl ErrorCode {
+            /// All codes, in table order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            /// The stable string clients match on.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)+ }
+            }
+
+            /// The family of the error.
+            pub const fn error_type(self) -> ErrorType {
+                match self { $(ErrorCode::$variant => ErrorType::$kind,)+ }
+            }
+
+            /// The HTTP status the code is returned with.
+            pub const fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)+ }
+            }
+
+            /// What the code means, for the generated documentation.
+            pub const fn description(self) -> &'static str {
+                match self { $(ErrorCode::$variant => concat!($($doc),+),)+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The request body is not valid JSON, has a field of the wrong type, or has an unknown field.
+    InvalidBody = ("invalid_body", InvalidRequest, 400),
+    /// A query parameter or path segment is malformed.
+    InvalidParameter = ("invalid_parameter", InvalidRequest, 400),
+    /// The request body is larger than the endpoint accepts.
+    PayloadTooLarge = ("payload_too_large", InvalidRequest, 413),
+    /// The request body has a content type the endpoint does not accept (JSON endpoints want `application/json`).
+    UnsupportedMediaType = ("unsupported_media_type", InvalidRequest, 415),
+    /// No such route, or no such object visible to the caller.
+    NotFound = ("not_found", InvalidRequest, 404),
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed = ("method_not_allowed", InvalidRequest, 405),
+    /// The one-time link is unknown or was already used. Ask the operator of the machine to run `acorn recover`.
+    OneTimeLinkInvalid = ("one_time_link_invalid", Auth, 404),
+    /// The one-time link has expired (links are valid for one hour). Ask the operator of the machine to run `acorn recover`.
+    OneTimeLinkExpired = ("one_time_link_expired", Auth, 410),
+    /// The username is not allowed: use 1 to 64 characters from a-z, 0-9, `.`, `_` and `-`.
+    UsernameInvalid = ("username_invalid", InvalidRequest, 400),
+    /// An account with this username exists already.
+    UsernameTaken = ("username_taken", InvalidRequest, 409),
+    /// The password is too short (at least 12 characters) or too long (at most 1024 bytes).
+    PasswordRejected = ("password_rejected", InvalidRequest, 400),
+    /// The appliance is starting or stopping and cannot serve the request yet.
+    NotReady = ("not_ready", System, 503),
+    /// The store refused or failed the operation; the appliance log says why.
+    StoreUnavailable = ("store_unavailable", System, 503),
+    /// An unexpected failure inside the appliance; the log has the details under the request id.
+    Internal = ("internal", Internal, 500),
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body of every API error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// Stable machine-readable code from [`ErrorCode`].
+    pub code: String,
+    /// Human-readable explanation that says what to do.
+    pub message: String,
+    /// The family of the error.
+    #[serde(rename = "type")]
+    pub error_type: ErrorType,
+    /// Where the code is documented (served by the appliance itself: no internet needed).
+    pub link: String,
+}
+
+impl ErrorBody {
+    /// Builds the body for `code` with an explanation.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code: code.as_str().to_owned(),
+            message: message.into(),
+            error_type: code.error_type(),
+            link: format!("/docs/errors#{}", code.as_str()),
+        }
+    }
+}
+
+/// Renders the error table as Markdown (the content of `docs/errors.md`).
+pub fn error_table_markdown() -> String {
+    let mut out = String::from(
+        "# API error codes\n\nGenerated from `acorn-proto/src/error.rs`; do not edit by hand.\n\
+         Every error body is `{ \"code\", \"message\", \"type\", \"link\" }`.\n\n\
+         | code | type | HTTP status | meaning |\n|---|---|---|---|\n",
+    );
+    for code in ErrorCode::ALL {
+        let kind = match code.error_type() {
+            ErrorType::InvalidRequest => "invalid_request",
+            ErrorType::Auth => "auth",
+            ErrorType::System => "system",
+            ErrorType::Internal => "internal",
+        };
+        out.push_str(&format!(
+            "| <a id=\"{c}\"></a>`{c}` | {kind} | {s} | {d} |\n",
+            c = code.as_str(),
+            s = code.http_status(),
+            d = code.description().trim()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "duplicate code {s}");
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
+            assert!((400..600).contains(&code.http_status()), "{s}");
+        }
+    }
+
+    #[test]
+    fn docs_errors_md_is_generated_from_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/errors.md");
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        if on_disk != error_table_markdown() {
+            if std::env::var_os("ACORN_BLESS").is_some() {
+                std::fs::write(path, error_table_markdown()).unwrap();
+            } else {
+                panic!("docs/errors.md is stale: run `ACORN_BLESS=1 cargo test -p acorn-proto`");
+            }
+        }
+    }
+}

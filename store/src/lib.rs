@@ -1,0 +1,1 @@
+//! acorn-store: placeholder, being written.

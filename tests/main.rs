@@ -1,0 +1,10 @@
+//! The one integration-test binary (every file in `tests/` of a crate would be a separate, slow
+//! binary; here there is one, with a module tree). Tests boot the real binaries through
+//! [`harness`]; add a module below rather than a new test binary.
+//!
+//! Layout:
+//! - `harness/`: builds and boots `acorn` (and the other binaries) on temp dirs and ephemeral ports.
+//! - `appliance/`: the appliance core: first start, TLS, config, backup and restore.
+
+mod appliance;
+mod harness;
