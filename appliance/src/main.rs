@@ -1,1 +1,261 @@
-fn main() {}
+//! `acorn`: the Acorn appliance in one binary. `acorn serve` runs it; the other verbs are the
+//! operations an operator performs on the machine (backup, restore, verify, certificates,
+//! recovery, configuration check).
+//!
+//! Layout (see ARCHITECTURE.md):
+//! - [`config`]: the one configuration struct and the merge of file, environment and flags;
+//! - [`server`]: the `serve` verb: listeners, TLS, background tasks, shutdown;
+//! - [`control`]: the control plane's services and HTTP routes;
+//! - [`tls`]: the appliance CA and leaf; [`local_socket`]: the on-machine control socket;
+//! - [`ops`]: the verbs that act on a state directory; [`metrics`], [`systemd`], [`logging`].
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
+)]
+
+mod config;
+mod control;
+mod local_socket;
+mod logging;
+mod metrics;
+mod ops;
+mod server;
+mod systemd;
+mod tls;
+mod util;
+mod util_html;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use config::{LogFormat, Overrides};
+
+/// Version of this binary.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Parser)]
+#[command(
+    name = "acorn",
+    version,
+    about = "Acorn: the self-hosted Kubernetes troubleshooting appliance",
+    long_about = "Acorn: the self-hosted Kubernetes troubleshooting appliance.\n\n\
+        All state lives in one file, <state-dir>/acorn.redb. Verbs other than `serve` talk to a \
+        running server through <state-dir>/acorn.sock, or open the store directly when none runs.",
+    after_help = "Examples:\n  acorn serve                               # zero configuration: ./acorn-data, 0.0.0.0:8443\n  \
+        acorn serve --config /etc/acorn/acorn.toml\n  acorn backup --out /var/backups/acorn/now.redb\n  \
+        acorn cert show"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Args)]
+struct GlobalArgs {
+    /// Configuration file (TOML, `version = 1`).
+    #[arg(long, global = true, value_name = "FILE", env = "ACORN_CONFIG")]
+    config: Option<PathBuf>,
+    /// State directory (default: $STATE_DIRECTORY under systemd, else ./acorn-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Log format: auto (human on a terminal, JSON otherwise), human or json.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Args, Default)]
+struct ListenArgs {
+    /// Address to listen on (port 0 picks a free port; the log says which).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<SocketAddr>,
+    /// A name clients use to reach the appliance (repeatable); goes into the certificate.
+    #[arg(long = "public-hostname", value_name = "NAME")]
+    public_hostnames: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Run the appliance.
+    #[command(
+        after_help = "Example:\n  acorn serve --state-dir /var/lib/acorn --listen 0.0.0.0:8443 --public-hostname acorn.example.internal"
+    )]
+    Serve(ListenArgs),
+    /// Validate the configuration and print the effective settings (secrets masked).
+    #[command(after_help = "Example:\n  acorn configtest --config /etc/acorn/acorn.toml")]
+    Configtest(ListenArgs),
+    /// Write an online backup (works while the server runs; never blocks it).
+    #[command(
+        after_help = "Example:\n  acorn backup --out /var/backups/acorn/acorn-$(date +%F).redb\n\n\
+        Writes FILE and FILE.manifest.json (versions, SHA-256). Copying acorn.redb while the server is\n\
+        stopped is a valid backup too; copying it while the server runs is not."
+    )]
+    Backup {
+        /// The backup file to write (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into the state directory (the server must be stopped).
+    #[command(
+        after_help = "Example:\n  systemctl stop acorn && acorn restore /var/backups/acorn/now.redb && systemctl start acorn"
+    )]
+    Restore {
+        /// Backup file (with FILE.manifest.json, or a raw copy of acorn.redb).
+        file: PathBuf,
+    },
+    /// Check the integrity of the store, or of a backup file.
+    #[command(
+        after_help = "Examples:\n  acorn verify                     # the state directory's store\n  \
+        acorn verify /var/backups/acorn/now.redb"
+    )]
+    Verify {
+        /// A backup file; without it, the state directory's store.
+        file: Option<PathBuf>,
+    },
+    /// Show or rotate the appliance's certificates.
+    #[command(subcommand)]
+    Cert(CertVerb),
+    /// Issue a one-time link that creates or resets a local administrator.
+    #[command(after_help = "Example:\n  sudo -u acorn acorn recover admin")]
+    Recover {
+        /// The administrator's username.
+        username: String,
+    },
+    /// Print version, schema version and build flags.
+    #[command(after_help = "Example:\n  acorn version")]
+    Version,
+}
+
+#[derive(Subcommand)]
+enum CertVerb {
+    /// Print the CA certificate (PEM) and its SHA-256 fingerprint, which agents pin.
+    #[command(after_help = "Example:\n  acorn cert show > acorn-ca.pem")]
+    Show {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new leaf certificate from the CA now.
+    #[command(after_help = "Example:\n  acorn cert rotate-leaf")]
+    RotateLeaf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("acorn: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    // Dropping the runtime ends every task, so the last handle on the store is released and the
+    // store file is closed cleanly before the process exits.
+    drop(runtime);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("acorn: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.verb {
+        Verb::Serve(l) | Verb::Configtest(l) => Some(l),
+        _ => None,
+    };
+    let overrides = Overrides {
+        config_file: cli.global.config.clone(),
+        state_dir: cli.global.state_dir.clone(),
+        listen: listen.and_then(|l| l.listen),
+        public_hostnames: listen
+            .map(|l| l.public_hostnames.clone())
+            .unwrap_or_default(),
+        log_format: cli.global.log_format,
+    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let loaded = config::load(&overrides, &env)?;
+    let config = loaded.config.clone();
+    let level = if matches!(cli.verb, Verb::Serve(_)) {
+        config.log.level.as_str()
+    } else {
+        "warn"
+    };
+    logging::init(config.log.format, level);
+    // reqwest, kube and tungstenite (later) rely on the process-wide provider; install it once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let state_dir = config.state_dir();
+
+    match cli.verb {
+        Verb::Serve(_) => {
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            server::serve(config).await
+        }
+        Verb::Configtest(_) => configtest(&loaded),
+        Verb::Backup { out } => ops::backup::run(&state_dir, &out).await,
+        Verb::Restore { file } => ops::restore::run_restore(&state_dir, &file).await,
+        Verb::Verify { file } => ops::restore::run_verify(&state_dir, file.as_deref()).await,
+        Verb::Cert(CertVerb::Show { json }) => ops::cert::show(&state_dir, json).await,
+        Verb::Cert(CertVerb::RotateLeaf) => ops::cert::rotate_leaf(&config).await,
+        Verb::Recover { username } => ops::recover::run(&config, &username).await,
+        Verb::Version => {
+            println!("acorn {VERSION}");
+            println!(
+                "commit: {}",
+                option_env!("ACORN_GIT_COMMIT").unwrap_or("unknown")
+            );
+            println!("schema version: {}", acorn_store::SCHEMA_VERSION);
+            println!("config version: {}", config::CONFIG_VERSION);
+            let linkage = if cfg!(target_feature = "crt-static") {
+                "static"
+            } else {
+                "dynamic"
+            };
+            println!(
+                "build: {linkage}, rustls (ring), {}",
+                if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                }
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `acorn configtest`: the configuration is valid (else `load` already failed naming the key);
+/// check what can be checked without starting, then print the effective settings.
+fn configtest(loaded: &config::Loaded) -> anyhow::Result<()> {
+    let tls = &loaded.config.tls;
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("tls: cannot read {}: {e}", p.display()))
+        };
+        tls::pki::server_config(&read(cert)?, &read(key)?, "tls.cert_file/tls.key_file")?;
+    }
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for var in &loaded.ignored_env {
+        eprintln!("note: environment variable {var} is not a setting and was ignored");
+    }
+    print!("{}", loaded.config.to_masked_toml());
+    eprintln!("configuration ok");
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The HTTP router. One module per URL subtree:
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/docs/errors`;
+//! - [`setup`]: `/setup/{token}` (the page a one-time link opens) and `/api/v1/setup`.
+//!
+//! Cross-cutting layers (body limit, request id, metrics, fallbacks with error bodies) are applied
+//! here once for every route.
+
+pub mod extract;
+pub mod ops;
+pub mod setup;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+
+use acorn_proto::ErrorCode;
+
+use super::Control;
+use super::error::ApiError;
+use crate::metrics::Metrics;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The control plane's services.
+    pub control: Control,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// `false` while starting and once shutdown began (`/readyz` answers 503).
+    pub ready: Arc<AtomicBool>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole router.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .merge(ops::routes())
+        .merge(setup::routes())
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "this route does not accept this HTTP method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track_requests,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, RandomRequestId))
+        .with_state(state)
+}
+
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = hex::encode(crate::tls::pki::random_bytes::<8>());
+        axum::http::HeaderValue::from_str(&id)
+            .ok()
+            .map(RequestId::new)
+    }
+}

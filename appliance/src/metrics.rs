@@ -1,0 +1,104 @@
+//! Prometheus metrics: HTTP requests by route and status, store commit latency, build info.
+//! Exposed at `/metrics` in the text format.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use acorn_store::CommitStats;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// The appliance's metrics.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    store_commit_seconds: Histogram,
+    store_commit_records: Counter,
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("acorn");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            http_requests.clone(),
+        );
+        let store_commit_seconds = Histogram::new(exponential_buckets(0.000_25, 2.0, 16));
+        registry.register(
+            "store_commit_seconds",
+            "Duration of store commits (one fsync each)",
+            store_commit_seconds.clone(),
+        );
+        let store_commit_records = Counter::default();
+        registry.register(
+            "store_commit_records",
+            "Writes committed to the store (a commit holds one or more)",
+            store_commit_records.clone(),
+        );
+        let build = Info::new(vec![
+            ("version", crate::VERSION.to_owned()),
+            ("schema_version", acorn_store::SCHEMA_VERSION.to_string()),
+        ]);
+        registry.register("build", "Acorn build information", build);
+        Arc::new(Metrics {
+            registry,
+            http_requests,
+            store_commit_seconds,
+            store_commit_records,
+        })
+    }
+
+    /// Records one store commit (called by the store's writer thread).
+    pub fn observe_commit(&self, stats: CommitStats) {
+        self.store_commit_seconds
+            .observe(stats.duration.as_secs_f64());
+        self.store_commit_records.inc_by(stats.records as u64);
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Middleware: counts every request by its route template (not the raw path, which would let
+/// callers create unbounded label values).
+pub async fn track_requests(
+    State(state): State<crate::control::routes::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let response = next.run(req).await;
+    let labels = HttpLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state.metrics.http_requests.get_or_create(&labels).inc();
+    response
+}
