@@ -1,0 +1,241 @@
+//! The table registry, the meta table and the migrations.
+//!
+//! Layout: every table is `TableDefinition<&[u8], &[u8]>` and every value is a JSON record.
+//! Byte keys let one generic loop copy (backup) and check (verify) every table, and let each
+//! table pick the key order it needs (usernames as UTF-8, sequence numbers as big-endian u64).
+//! [`ALL_TABLES`] is the registry: a table that is not in it is neither backed up nor verified,
+//! so a new table must be added there (and created by a migration).
+//!
+//! The meta table holds `format` (= [`FORMAT`]), `schema_version` and `written_by`. A redb file
+//! with tables but no marker is someone else's file and is refused; a redb file with no tables at
+//! all is a fresh store (schema 0).
+
+use redb::{ReadableDatabase, TableDefinition, TableHandle, WriteTransaction};
+use serde::de::DeserializeOwned;
+
+use crate::StoreError;
+use crate::records::{CaMaterial, LeafMaterial, LocalAccount, OneTimeToken, SystemEvent};
+
+pub(crate) type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
+
+pub(crate) const META: Table = TableDefinition::new("meta");
+pub(crate) const TLS: Table = TableDefinition::new("tls");
+pub(crate) const LOCAL_ACCOUNTS: Table = TableDefinition::new("local_accounts");
+pub(crate) const ONE_TIME_TOKENS: Table = TableDefinition::new("one_time_tokens");
+pub(crate) const SYSTEM_EVENTS: Table = TableDefinition::new("system_events");
+
+pub(crate) const FORMAT: &str = "acorn-store";
+pub(crate) const KEY_FORMAT: &[u8] = b"format";
+pub(crate) const KEY_SCHEMA_VERSION: &[u8] = b"schema_version";
+pub(crate) const KEY_WRITTEN_BY: &[u8] = b"written_by";
+pub(crate) const KEY_CA: &[u8] = b"ca";
+pub(crate) const KEY_LEAF: &[u8] = b"leaf";
+
+/// A table of the schema and how to check that one of its records decodes.
+pub(crate) struct TableSpec {
+    pub(crate) def: Table,
+    pub(crate) check: fn(key: &[u8], value: &[u8]) -> Result<(), String>,
+}
+
+/// Every table of the current schema. Backup and verify iterate this list.
+pub(crate) const ALL_TABLES: &[TableSpec] = &[
+    TableSpec {
+        def: META,
+        check: check_meta,
+    },
+    TableSpec {
+        def: TLS,
+        check: check_tls,
+    },
+    TableSpec {
+        def: LOCAL_ACCOUNTS,
+        check: |k, v| {
+            std::str::from_utf8(k).map_err(|e| e.to_string())?;
+            decode::<LocalAccount>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: ONE_TIME_TOKENS,
+        check: |k, v| {
+            if k.len() != 32 {
+                return Err(format!("key is {} bytes, expected 32", k.len()));
+            }
+            decode::<OneTimeToken>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: SYSTEM_EVENTS,
+        check: |k, v| {
+            let seq = seq_from_key(k).ok_or("key is not a big-endian u64")?;
+            let ev = decode::<SystemEvent>(v)?;
+            if ev.seq != seq {
+                return Err(format!("record seq {} under key {seq}", ev.seq));
+            }
+            Ok(())
+        },
+    },
+];
+
+fn check_meta(k: &[u8], v: &[u8]) -> Result<(), String> {
+    match k {
+        KEY_FORMAT | KEY_WRITTEN_BY => decode::<String>(v).map(drop),
+        KEY_SCHEMA_VERSION => decode::<u32>(v).map(drop),
+        _ => decode::<serde_json::Value>(v).map(drop),
+    }
+}
+
+fn check_tls(k: &[u8], v: &[u8]) -> Result<(), String> {
+    match k {
+        KEY_CA => decode::<CaMaterial>(v).map(drop),
+        KEY_LEAF => decode::<LeafMaterial>(v).map(drop),
+        _ => Err("unknown key".into()),
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(v: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(v).map_err(|e| e.to_string())
+}
+
+pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Encode(e.to_string()))
+}
+
+pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+pub(crate) fn seq_from_key(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(k.try_into().ok()?))
+}
+
+/// Printable form of a key for error messages.
+pub(crate) fn show_key(k: &[u8]) -> String {
+    match std::str::from_utf8(k) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
+        _ => format!("0x{}", hex::encode(k)),
+    }
+}
+
+/// What a redb file holds, as far as opening it is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// No tables at all: a new file, schema 0.
+    Fresh,
+    /// Tables but no Acorn marker.
+    Foreign(String),
+    Store {
+        schema_version: u32,
+        written_by: String,
+    },
+}
+
+/// Reads the meta table without writing anything.
+pub(crate) fn probe(db: &impl ReadableDatabase) -> Result<Probe, StoreError> {
+    let txn = db.begin_read()?;
+    let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
+    if names.is_empty() {
+        return Ok(Probe::Fresh);
+    }
+    if !names.iter().any(|n| n == META.name()) {
+        return Ok(Probe::Foreign(format!(
+            "it has tables ({}) but no Acorn meta table",
+            names.join(", ")
+        )));
+    }
+    let meta = txn.open_table(META)?;
+    let get = |k: &[u8]| -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(meta.get(k)?.map(|g| g.value().to_vec()))
+    };
+    let format = get(KEY_FORMAT)?.and_then(|v| decode::<String>(&v).ok());
+    if format.as_deref() != Some(FORMAT) {
+        return Ok(Probe::Foreign(format!(
+            "its meta table has no `format = \"{FORMAT}\"` marker"
+        )));
+    }
+    let Some(schema_version) = get(KEY_SCHEMA_VERSION)?.and_then(|v| decode::<u32>(&v).ok()) else {
+        return Ok(Probe::Foreign(
+            "its meta table has no schema_version".into(),
+        ));
+    };
+    let written_by = get(KEY_WRITTEN_BY)?
+        .and_then(|v| decode::<String>(&v).ok())
+        .unwrap_or_else(|| "an unknown version".into());
+    Ok(Probe::Store {
+        schema_version,
+        written_by,
+    })
+}
+
+/// Turns a probe into the schema version to migrate from, or the refusal.
+pub(crate) fn accept(path: &std::path::Path, probe: Probe) -> Result<(u32, String), StoreError> {
+    match probe {
+        Probe::Fresh => Ok((0, String::new())),
+        Probe::Foreign(reason) => Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            reason,
+        }),
+        Probe::Store {
+            schema_version,
+            written_by,
+        } if schema_version > crate::SCHEMA_VERSION => Err(StoreError::NewerSchema {
+            found: schema_version,
+            supported: crate::SCHEMA_VERSION,
+            written_by,
+        }),
+        Probe::Store {
+            schema_version,
+            written_by,
+        } => Ok((schema_version, written_by)),
+    }
+}
+
+type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
+
+/// Ordered migrations `(from, to, step)`. Each runs inside the single write transaction of
+/// [`migrate`], so a store is never left between two versions.
+pub(crate) const MIGRATIONS: &[(u32, u32, Migration)] = &[(0, 1, migrate_0_to_1)];
+
+/// Schema 1: create every table and the meta marker.
+fn migrate_0_to_1(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for spec in ALL_TABLES {
+        txn.open_table(spec.def)?;
+    }
+    let mut meta = txn.open_table(META)?;
+    meta.insert(KEY_FORMAT, encode(&FORMAT)?.as_slice())?;
+    Ok(())
+}
+
+/// Brings the store from `from` to [`crate::SCHEMA_VERSION`] and records `app_version` as the
+/// writer, in one durable transaction.
+pub(crate) fn migrate(
+    db: &redb::Database,
+    from: u32,
+    app_version: &str,
+) -> Result<u32, StoreError> {
+    let mut txn = db.begin_write()?;
+    txn.set_durability(redb::Durability::Immediate)?;
+    let mut version = from;
+    for (step_from, step_to, step) in MIGRATIONS {
+        if *step_from == version {
+            tracing::info!(from = step_from, to = step_to, "migrating store schema");
+            step(&txn)?;
+            version = *step_to;
+        }
+    }
+    if version != crate::SCHEMA_VERSION {
+        return Err(StoreError::Corrupt {
+            path: std::path::PathBuf::new(),
+            detail: format!(
+                "no migration path from schema {from} to {}",
+                crate::SCHEMA_VERSION
+            ),
+        });
+    }
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert(KEY_SCHEMA_VERSION, encode(&version)?.as_slice())?;
+        meta.insert(KEY_WRITTEN_BY, encode(&app_version)?.as_slice())?;
+    }
+    txn.commit()?;
+    Ok(version)
+}
