@@ -15,6 +15,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
 )]
 
+pub mod authz;
 pub mod error;
 pub mod ops;
 pub mod setup;

@@ -33,6 +33,8 @@ mod overlay;
 mod records;
 mod schema;
 mod store;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod writer;
 
 #[cfg(test)]

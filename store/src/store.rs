@@ -324,6 +324,14 @@ impl Store {
         self.get(LOCAL_ACCOUNTS, username.as_bytes())
     }
 
+    /// Whether a one-time token with this hash is stored (used or expired ones are not, or are
+    /// about to be refused by redeem). Lets callers refuse unknown links before expensive work.
+    pub fn one_time_token_exists(&self, token_hash: [u8; 32]) -> Result<bool, StoreError> {
+        Ok(self
+            .get::<OneTimeToken>(ONE_TIME_TOKENS, &token_hash)?
+            .is_some())
+    }
+
     /// Stores a one-time token. A new Setup token revokes every older Setup token in the same
     /// transaction, so only the latest setup link works.
     pub async fn issue_one_time_token(&self, token: OneTimeToken) -> Result<(), StoreError> {

@@ -3,10 +3,15 @@
 
 use std::time::Duration;
 
-use crate::harness::appliance::{Appliance, StartOptions, cert_info, ok_stdout, peer_leaf};
+use crate::harness::appliance::{
+    Appliance, StartOptions, cert_info, ok_stdout, peer_leaf, pinned_client,
+};
 
+/// The leaf presented on a new connection (a pooled one would show the certificate of its
+/// original handshake).
 async fn served_leaf(app: &Appliance) -> Vec<u8> {
-    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let fresh = pinned_client(&app.ca_pem);
+    let response = fresh.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     peer_leaf(&response)
 }
@@ -120,7 +125,7 @@ async fn operator_certificate_is_served_and_reloaded_on_sighup_and_change() {
     .await;
 
     // Served: the operator's chain, verifiable with the site CA.
-    let site_a = crate::harness::appliance::pinned_client(&ca_a);
+    let site_a = pinned_client(&ca_a);
     let response = site_a.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(cert_info(&app.state_dir)["leaf_source"], "operator");
@@ -133,7 +138,7 @@ async fn operator_certificate_is_served_and_reloaded_on_sighup_and_change() {
     app.wait_log(Duration::from_secs(10), |l| {
         l["message"] == "reloaded operator certificate" && l["trigger"] == "SIGHUP"
     });
-    let site_b = crate::harness::appliance::pinned_client(&ca_b);
+    let site_b = pinned_client(&ca_b);
     assert_eq!(
         site_b
             .get(app.url("/healthz"))
@@ -169,7 +174,7 @@ async fn operator_certificate_is_served_and_reloaded_on_sighup_and_change() {
     app.wait_log(Duration::from_secs(15), |l| {
         l["message"] == "reloaded operator certificate" && l["trigger"] == "file change"
     });
-    let site_c = crate::harness::appliance::pinned_client(&ca_c);
+    let site_c = pinned_client(&ca_c);
     assert_eq!(
         site_c
             .get(app.url("/healthz"))

@@ -154,7 +154,7 @@ fn fill_store(state_dir: &Path, bytes: u64) -> u64 {
     std::fs::create_dir_all(state_dir).unwrap();
     let store = Store::open(
         &state_dir.join("acorn.redb"),
-        StoreOptions::new("bench".into()),
+        StoreOptions::new("bench"),
     )
     .unwrap();
     let message = "k8s event: Back-off restarting failed container ".repeat(64 * 1024 / 48);

@@ -1,7 +1,7 @@
 //! Boots real binaries for the integration tests.
 //!
-//! [`cargo_bin`] builds the workspace binaries once per test run (a no-op when they are fresh) so
-//! that `cargo test` never runs a stale binary, then returns the path of the one asked for.
+//! [`cargo_bin`] builds a workspace binary once per test run and returns its path; the
+//! `appliance` module boots `acorn` itself.
 
 #![allow(dead_code)]
 
@@ -9,34 +9,44 @@ pub mod appliance;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 /// Path of a workspace binary (`acorn`, `acorn-kubesim`, …), built for this test profile.
+/// Each binary is built once per test run (`cargo build --bin NAME`, a no-op when fresh), so a
+/// test never runs a stale binary.
 pub fn cargo_bin(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(build_workspace_binaries);
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let dir = profile_dir();
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if !built.iter().any(|b| b == name) {
+        build(name, &dir);
+        built.push(name.to_owned());
+    }
     let path = dir.join(name);
     assert!(path.exists(), "binary {} was not built", path.display());
     path
 }
 
-fn build_workspace_binaries() -> PathBuf {
+/// `<target>/<profile>`: where cargo put this test binary's sibling binaries.
+fn profile_dir() -> PathBuf {
     // current_exe = <target>/<profile>/deps/integration-<hash>
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
+    exe.parent()
         .and_then(|d| d.parent())
         .expect("target/<profile>")
-        .to_path_buf();
+        .to_path_buf()
+}
+
+fn build(name: &str, profile_dir: &std::path::Path) {
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "--bins", "--workspace"]);
+    // Every binary lives in the package of the same name.
+    cmd.args(["build", "--quiet", "-p", name, "--bin", name]);
     if release {
         cmd.arg("--release");
     }
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     let status = cmd.status().expect("run cargo build");
-    assert!(status.success(), "cargo build --bins failed");
-    profile_dir
+    assert!(status.success(), "cargo build --bin {name} failed");
 }

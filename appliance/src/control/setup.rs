@@ -96,7 +96,7 @@ pub async fn redeem(
                 ErrorCode::OneTimeLinkExpired,
                 "this link has expired; run `acorn recover NAME` on the appliance's machine for a new one",
             ),
-            StoreError::UsernameTaken => ApiError::new(ErrorCode::UsernameTaken, "an account with this username exists already"),
+            StoreError::UsernameTaken { .. } => ApiError::new(ErrorCode::UsernameTaken, "an account with this username exists already"),
             StoreError::UsernameRequired => ApiError::new(ErrorCode::UsernameInvalid, "a setup link needs a username"),
             other => ApiError::from(other),
         })?;
