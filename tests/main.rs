@@ -5,6 +5,8 @@
 //! Layout:
 //! - `harness/`: builds and boots `acorn` (and the other binaries) on temp dirs and ephemeral ports.
 //! - `appliance/`: the appliance core: first start, TLS, config, backup and restore.
+//! - `kubesim/`: the Kubernetes API simulator through kube-rs, kubectl and raw HTTP.
 
 mod appliance;
 mod harness;
+mod kubesim;

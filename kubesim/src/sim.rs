@@ -85,7 +85,7 @@ impl std::str::FromStr for DenyRule {
 /// An injected failure: the next `times` matching requests get `code`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct FailRule {
-    /// 429, 500 or 503 (any other code is sent as a generic Status).
+    /// 429, 500, 503, or 410 (the expired-continue Status; any other code is a generic Status).
     pub code: u16,
     /// How many requests to fail; absent = until cleared.
     #[serde(default)]
@@ -93,7 +93,7 @@ pub struct FailRule {
     /// `Retry-After` seconds for 429/503.
     #[serde(default = "one")]
     pub retry_after: u64,
-    /// Only requests whose path contains this.
+    /// Only requests whose path and query contain this.
     #[serde(default)]
     pub path_contains: Option<String>,
     /// Only this HTTP method.
@@ -178,6 +178,7 @@ pub struct Sim {
     timeline: Mutex<Timeline>,
     time_scale: f64,
     pub bookmark_interval: Duration,
+    requests: Mutex<HashMap<String, u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -288,6 +289,7 @@ impl Sim {
             timeline: Mutex::new(Timeline { rules, started: Instant::now(), advanced: 0.0 }),
             time_scale: config.time_scale,
             bookmark_interval: config.bookmark_interval,
+            requests: Mutex::new(HashMap::new()),
         })
     }
 
@@ -297,6 +299,18 @@ impl Sim {
 
     pub fn registry(&self) -> &Registry {
         self.store.registry()
+    }
+
+    /// Counts a served request by verb (`list`, `watch`, ...) and by verb and User-Agent
+    /// product (`list:kubectl`), for tests and `/_sim/state`.
+    pub fn count_request(&self, verb: &str, agent: &str) {
+        let mut requests = lock(&self.requests);
+        *requests.entry(verb.to_string()).or_default() += 1;
+        *requests.entry(format!("{verb}:{agent}")).or_default() += 1;
+    }
+
+    pub fn request_counts(&self) -> HashMap<String, u64> {
+        lock(&self.requests).clone()
     }
 
     // --- runtime controls -------------------------------------------------------------------
@@ -322,6 +336,7 @@ impl Sim {
             429 => ApiError::too_many_requests(rule.retry_after),
             503 => ApiError::service_unavailable(Some(rule.retry_after)),
             500 => ApiError::internal("injected fault"),
+            410 => crate::store::continue_expired(),
             code => ApiError::new(code, "InternalError", "injected fault"),
         };
         if let Some(times) = rule.times.as_mut() {

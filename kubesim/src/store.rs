@@ -250,9 +250,11 @@ impl Store {
         inner.snapshot_order.clear();
     }
 
-    /// Drops every watch window ("compaction"): watches from any earlier version get 410.
+    /// Drops every watch window ("compaction"): a watch from any version issued so far gets
+    /// 410. The global version moves one step so that a relist yields a watchable version.
     pub fn compact(&self) {
         let mut inner = self.lock();
+        inner.rv += 1;
         let rv = inner.rv;
         for c in inner.collections.values_mut() {
             c.window.clear();
@@ -474,7 +476,8 @@ fn record(collection: &mut Collection, event: Event, window: usize) {
     let _ = collection.tx.send(event);
 }
 
-fn continue_expired() -> ApiError {
+/// The 410 for a continue token whose snapshot is gone.
+pub fn continue_expired() -> ApiError {
     ApiError::expired(
         "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
     )

@@ -52,6 +52,7 @@ async fn state(State(sim): State<Arc<Sim>>) -> Response {
             "scenarios": sim.scenario_names(),
             "faults": {"delay_ms": sim.faults().delay_ms, "fail": sim.faults().fail.map(|f| f.code)},
             "metrics": format!("{:?}", sim.metrics_mode()).to_lowercase(),
+            "requests": sim.request_counts(),
         }),
     )
 }

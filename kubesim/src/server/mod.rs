@@ -10,6 +10,7 @@
 mod admin;
 mod discovery;
 mod logs;
+mod protobuf;
 mod table;
 mod watch;
 
@@ -137,7 +138,8 @@ async fn api(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
     }
     let path = parts.uri.path().to_string();
-    if let Some(error) = sim.take_failure(parts.method.as_str(), &path) {
+    let full = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| path.clone());
+    if let Some(error) = sim.take_failure(parts.method.as_str(), &full) {
         return error.into_response();
     }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
@@ -145,7 +147,9 @@ async fn api(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         Err(_) => return ApiError::new(413, "RequestEntityTooLarge", "request entity too large").into_response(),
     };
     let query = Query::parse(parts.uri.query());
-    let request = ApiRequest { sim: sim.clone(), method: parts.method, headers: parts.headers, query, body };
+    let agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let agent = agent.split('/').next().unwrap_or_default().to_string();
+    let request = ApiRequest { sim: sim.clone(), method: parts.method, headers: parts.headers, query, body, agent };
     match handle(&request, &path).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -158,6 +162,8 @@ pub(crate) struct ApiRequest {
     pub headers: HeaderMap,
     pub query: Query,
     pub body: Bytes,
+    /// User-Agent product (`kubectl`, `kube-rs`, ...), for the request counters.
+    pub agent: String,
 }
 
 impl ApiRequest {
@@ -179,6 +185,13 @@ impl ApiRequest {
     }
 
     fn json_body(&self) -> Result<Value, ApiError> {
+        if self.content_type() == "application/vnd.kubernetes.protobuf" {
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+            ));
+        }
         let value: Value = serde_json::from_slice(&self.body)
             .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
         if !value.is_object() {
@@ -250,6 +263,7 @@ async fn handle(req: &ApiRequest, path: &str) -> Result<Response, ApiError> {
             None => o.clone(),
         }
     };
+    sim.count_request(verb, &req.agent);
     match (verb, name, sub) {
         ("watch", _, _) => {
             let (labels, fields) = req.selectors(&ty)?;
@@ -580,11 +594,22 @@ fn evict(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str) 
                 .pointer("/spec/selector/matchLabels")
                 .and_then(Value::as_object)
                 .is_some_and(|labels| LabelSelector::from_match_labels(labels).matches(&pod));
-            let allowed = pdb.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);
-            if selects && allowed <= 0 {
+            if !selects {
+                continue;
+            }
+            // Like the disruption controller: healthy = selected pods that are Ready now.
+            let Some(labels) = pdb.pointer("/spec/selector/matchLabels").and_then(Value::as_object) else { continue };
+            let selector = LabelSelector::from_match_labels(labels);
+            let (_, selected) = req.sim.store.list_all(id, Some(ns), &|p| selector.matches(p));
+            let healthy = selected.iter().filter(|p| pod_ready(p)).count() as i64;
+            let desired = match (pdb.pointer("/spec/minAvailable").and_then(Value::as_i64), pdb.pointer("/spec/maxUnavailable").and_then(Value::as_i64)) {
+                (Some(min), _) => min,
+                (None, Some(max)) => selected.len() as i64 - max,
+                _ => pdb.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
+            };
+            let allowed = healthy - desired;
+            if allowed <= 0 {
                 let pdb_name = pdb.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                let desired = pdb.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0);
-                let healthy = pdb.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0);
                 let mut error = ApiError::new(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.");
                 error.details = Some(json!({"causes": [{"reason": "DisruptionBudget",
                     "message": format!("The disruption budget {pdb_name} needs {desired} healthy pods and has {healthy} currently")}]}));
@@ -596,11 +621,21 @@ fn evict(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str) 
     Ok(json_response(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
 }
 
+fn pod_ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True")))
+}
+
 fn access_review(req: &ApiRequest) -> Result<Response, ApiError> {
     if req.method != Method::POST {
         return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
     }
-    let mut review = req.json_body()?;
+    let mut review = if req.content_type() == "application/vnd.kubernetes.protobuf" {
+        protobuf::self_subject_access_review(&req.body).ok_or_else(|| ApiError::bad_request("cannot decode the SelfSubjectAccessReview"))?
+    } else {
+        req.json_body()?
+    };
     let attrs = review.pointer("/spec/resourceAttributes").cloned().unwrap_or_else(|| json!({}));
     let text = |f: &str| attrs.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
     let registry = req.sim.registry();
