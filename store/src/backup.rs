@@ -297,7 +297,7 @@ fn check_contents(
         }
     }
     let mut tables = Vec::with_capacity(ALL_TABLES.len());
-    for spec in ALL_TABLES {
+    for spec in ALL_TABLES.iter().filter(|s| s.since <= schema_version) {
         let table = match txn.open_table(spec.def) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => {
@@ -326,6 +326,11 @@ fn check_contents(
         tables,
         manifest: None,
         needed_recovery,
+        audit_chains: if schema_version >= 2 {
+            crate::audit::verify_all(db)?
+        } else {
+            Vec::new()
+        },
     })
 }
 

@@ -55,6 +55,43 @@ pub enum StoreError {
     #[error("the username {username:?} is already taken")]
     UsernameTaken { username: String },
 
+    /// The change would leave a workspace without an owner.
+    #[error("the workspace must keep at least one owner")]
+    LastOwner,
+
+    /// The workspace, user, member, invitation or token does not exist (`what` names which).
+    #[error("no such {what}")]
+    NotFound { what: String },
+
+    /// The invitation was already accepted or was revoked.
+    #[error("the invitation was already accepted or revoked")]
+    InvitationUsed,
+
+    /// The invitation is past its expiry.
+    #[error("the invitation has expired")]
+    InvitationExpired,
+
+    /// Accepting an invitation into a workspace the user is already a member of.
+    #[error("already a member of this workspace")]
+    AlreadyMember,
+
+    /// The write contradicts stored state or a store rule (`what` says which).
+    #[error("refused: {what}")]
+    Conflict { what: String },
+
+    /// An audit chain does not verify from this record on: a record was altered, removed or
+    /// inserted. `chain` is the workspace id, or `appliance`.
+    #[error("audit chain {chain} is broken at seq {seq}: {reason}")]
+    AuditChainBroken {
+        chain: String,
+        seq: u64,
+        reason: String,
+    },
+
+    /// The operating system gave no randomness for a new id.
+    #[error("no randomness for a new id: {0}")]
+    Random(String),
+
     /// `backup_to` never overwrites.
     #[error("{path} already exists; choose a new backup file name or remove the old one")]
     DestinationExists { path: PathBuf },

@@ -1,14 +1,23 @@
 //! acorn-store: all persistent state of the Acorn appliance, in one redb file.
 //!
 //! This is the only crate that imports redb. It exposes a domain API (TLS material, local
-//! accounts and one-time links, system events, backup/verify/restore), never raw tables.
+//! accounts and one-time links, system events, users, sessions, workspaces, memberships,
+//! invitations, API tokens, the audit log, backup/verify/restore), never raw tables.
 //!
 //! # Layout
-//! - `schema.rs`: the table registry (`ALL_TABLES`), the meta table (format marker, schema
-//!   version, last writer) and the ordered migrations.
-//! - `records.rs`: the record types, JSON-encoded; optional fields use `#[serde(default)]`.
+//! - `schema.rs`: the table registry (`ALL_TABLES`, each table with its decode check and the
+//!   schema that introduced it), the meta table (format marker, schema version, last writer) and
+//!   the ordered migrations (0→1 appliance core, 1→2 identity: every local account gets a
+//!   [`User`]). `fixtures/` keeps one real store file per schema for the migration tests.
+//! - `records.rs`: the appliance-core record types, JSON-encoded; optional fields use
+//!   `#[serde(default)]`.
 //! - `store.rs`: [`Store`]: opening (lock, foreign-file and newer-schema refusal, migrations),
-//!   reads, and the domain writes.
+//!   reads, and the appliance-core writes (TLS, one-time links, system events).
+//! - `identity.rs`: users, sessions, workspaces, memberships, invitations, API tokens. Every
+//!   change that takes an [`AuditDraft`] appends it in its own transaction; refusals
+//!   ([`StoreError::LastOwner`], [`StoreError::NotFound`], …) write nothing.
+//! - `audit.rs`: the audit log: one hash chain per workspace plus the `appliance` chain,
+//!   queries, chain verification (also run by `verify_file`) and retention with anchors.
 //! - `writer.rs`: the single writer thread doing durable group commit.
 //! - `backup.rs`: online backup, verify, restore; `overlay.rs`: the copy-on-write backend that
 //!   lets verify run redb's integrity check without modifying the file.
@@ -20,6 +29,15 @@
 //! and creates an administrator; redeeming it deletes every Setup token. A Recover token resets
 //! the password of its account, or recreates it as an administrator. A failed redeem changes
 //! nothing else.
+//!
+//! # Identity invariants
+//! - Secrets are never stored: sessions, invitations and API tokens are keyed by the SHA-256 of
+//!   their secret, which the caller computes.
+//! - A workspace always has an owner: the owner count and the demotion or removal are one
+//!   transaction on the single writer, so concurrent requests cannot both pass the check.
+//! - A change and its audit record commit together; a refused change has neither.
+//! - Audit metadata keys named like secrets (`password`, `token`, `secret`, `authorization`,
+//!   `cookie` as the last word of the key) are refused with [`StoreError::Conflict`].
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -27,8 +45,10 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
 )]
 
+mod audit;
 mod backup;
 mod error;
+mod identity;
 mod overlay;
 mod records;
 mod schema;
@@ -39,9 +59,20 @@ mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_identity;
 
+pub use acorn_proto::authz::Role;
+pub use audit::{
+    APPLIANCE_CHAIN, Actor, ActorKind, AuditChainReport, AuditDraft, AuditFilter, AuditRecord,
+    AuditResult, Category, Operation,
+};
 pub use backup::{manifest_path, restore, verify_backup, verify_file};
 pub use error::{EngineError, StoreError};
+pub use identity::{
+    ApiToken, Invitation, LOCAL_ISSUER, Membership, Session, TOUCH_INTERVAL_SECS, User, Workspace,
+    new_id,
+};
 pub use records::{
     BackupManifest, CaMaterial, LeafMaterial, LocalAccount, OneTimePurpose, OneTimeToken, Redeemed,
     RestoreReport, SystemEvent, VerifyReport,
@@ -49,7 +80,7 @@ pub use records::{
 pub use store::{CommitStats, Store, StoreOptions};
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()

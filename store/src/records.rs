@@ -34,6 +34,10 @@ pub struct LocalAccount {
     pub administrator: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The account's [`crate::User`] (issuer `local`, subject = username). Every account has
+    /// one from schema 2 on; `None` only in a schema-1 record being migrated.
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 /// What redeeming a one-time link does.
@@ -98,6 +102,9 @@ pub struct VerifyReport {
     /// The recovery ran on an in-memory overlay; the file itself was not changed.
     #[serde(default)]
     pub needed_recovery: bool,
+    /// Every audit chain (workspace id, or `appliance`) with its record count; all verified.
+    #[serde(default)]
+    pub audit_chains: Vec<(String, u64)>,
 }
 
 /// What `restore` did.
@@ -109,7 +116,7 @@ pub struct RestoreReport {
 }
 
 /// Serialize a 32-byte hash as lowercase hex, which reads better than 32 numbers in JSON.
-mod hex_32 {
+pub(crate) mod hex_32 {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {

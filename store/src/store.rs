@@ -253,7 +253,7 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    fn get<T: serde::de::DeserializeOwned>(
+    pub(crate) fn get_record<T: serde::de::DeserializeOwned>(
         &self,
         table: schema::Table,
         key: &[u8],
@@ -267,7 +267,7 @@ impl Store {
 
     /// The stored CA, if any.
     pub fn tls_ca(&self) -> Result<Option<CaMaterial>, StoreError> {
-        self.get(TLS, KEY_CA)
+        self.get_record(TLS, KEY_CA)
     }
 
     /// Stores `ca` unless a CA is already stored, and returns the stored one. Two racing
@@ -286,7 +286,7 @@ impl Store {
 
     /// The current serving certificate, if any.
     pub fn tls_leaf(&self) -> Result<Option<LeafMaterial>, StoreError> {
-        self.get(TLS, KEY_LEAF)
+        self.get_record(TLS, KEY_LEAF)
     }
 
     /// Replaces the serving certificate.
@@ -321,14 +321,14 @@ impl Store {
 
     /// The local account of that name.
     pub fn local_account(&self, username: &str) -> Result<Option<LocalAccount>, StoreError> {
-        self.get(LOCAL_ACCOUNTS, username.as_bytes())
+        self.get_record(LOCAL_ACCOUNTS, username.as_bytes())
     }
 
     /// Whether a one-time token with this hash is stored (used or expired ones are not, or are
     /// about to be refused by redeem). Lets callers refuse unknown links before expensive work.
     pub fn one_time_token_exists(&self, token_hash: [u8; 32]) -> Result<bool, StoreError> {
         Ok(self
-            .get::<OneTimeToken>(ONE_TIME_TOKENS, &token_hash)?
+            .get_record::<OneTimeToken>(ONE_TIME_TOKENS, &token_hash)?
             .is_some())
     }
 
@@ -424,7 +424,7 @@ impl Store {
     }
 }
 
-fn read_record<T: serde::de::DeserializeOwned>(
+pub(crate) fn read_record<T: serde::de::DeserializeOwned>(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     def: schema::Table,
     key: &[u8],
@@ -502,6 +502,7 @@ fn redeem(
             administrator: true,
             created_at: now,
             updated_at: now,
+            user_id: None,
         },
         Some(mut account) => {
             account.password_hash = password_hash.to_string();
@@ -509,6 +510,9 @@ fn redeem(
             account
         }
     };
+    // Every account has its user (a recreated account gets a new one if its user was deleted).
+    let mut account = account;
+    account.user_id = Some(crate::identity::ensure_local_user(txn, &account, now)?);
     accounts.insert(name.as_bytes(), encode(&account)?.as_slice())?;
     tokens.remove(token_hash.as_slice())?;
     if token.purpose == OneTimePurpose::Setup {

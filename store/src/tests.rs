@@ -57,12 +57,12 @@ fn fresh_open_migrates_and_reopens() {
     rt().block_on(store.append_system_event("started", "hello"))
         .unwrap();
     drop(store);
-    // Already at 1: reopen runs no step, keeps data, records the new writer.
+    // Already current: reopen runs no step, keeps data, records the new writer.
     let store = Store::open_existing(&path, StoreOptions::new("0.2.0")).unwrap();
     assert_eq!(store.system_events(None, 10).unwrap().len(), 1);
     drop(store);
     let report = verify_file(&path).unwrap();
-    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.schema_version, SCHEMA_VERSION);
     assert_eq!(report.written_by, "0.2.0");
     let names: Vec<_> = report.tables.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -72,21 +72,33 @@ fn fresh_open_migrates_and_reopens() {
             "tls",
             "local_accounts",
             "one_time_tokens",
-            "system_events"
+            "system_events",
+            "users",
+            "user_subjects",
+            "sessions",
+            "workspaces",
+            "memberships",
+            "user_workspaces",
+            "invitations",
+            "invitation_ids",
+            "api_tokens",
+            "api_token_ids",
+            "audit",
+            "audit_anchors",
         ]
     );
 }
 
 #[test]
-fn migration_0_to_1_creates_every_table_and_meta() {
+fn migration_from_0_creates_every_table_and_meta() {
     let (_d, path) = tmp();
     let db = redb::Database::create(&path).unwrap();
     assert_eq!(schema::probe(&db).unwrap(), schema::Probe::Fresh);
-    assert_eq!(schema::migrate(&db, 0, "v-test").unwrap(), 1);
+    assert_eq!(schema::migrate(&db, 0, "v-test").unwrap(), SCHEMA_VERSION);
     assert_eq!(
         schema::probe(&db).unwrap(),
         schema::Probe::Store {
-            schema_version: 1,
+            schema_version: SCHEMA_VERSION,
             written_by: "v-test".into()
         }
     );
@@ -162,7 +174,7 @@ fn newer_schema_is_refused_and_file_unchanged() {
     match &err {
         StoreError::NewerSchema {
             found: 99,
-            supported: 1,
+            supported: SCHEMA_VERSION,
             written_by,
         } => {
             assert_eq!(written_by, "9.9.9")

@@ -107,11 +107,12 @@ fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, observer: Option<&Obse
     let started = Instant::now();
     match apply_all(db, &mut batch) {
         Ok(()) => {
-            let records = batch.len();
+            // The observer runs before the answers so that a caller who got its answer sees
+            // its commit counted (metrics and tests read the observer after awaiting).
+            notify(observer, batch.len(), started);
             for job in batch {
                 job.complete(Ok(()));
             }
-            notify(observer, records, started);
         }
         Err(e) => {
             if batch.len() > 1 {
@@ -121,8 +122,8 @@ fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, observer: Option<&Obse
                 let started = Instant::now();
                 match apply_all(db, std::slice::from_mut(&mut job)) {
                     Ok(()) => {
-                        job.complete(Ok(()));
                         notify(observer, 1, started);
+                        job.complete(Ok(()));
                     }
                     Err(e) => job.complete(Err(e)),
                 }
