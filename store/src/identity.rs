@@ -396,6 +396,26 @@ impl Store {
         .await?
     }
 
+    /// Grants or withdraws appliance administration (e.g. from an OIDC claim rule at sign-in;
+    /// the sign-in's audit record covers it). `NotFound` if the user is gone.
+    pub async fn set_appliance_admin(
+        &self,
+        user_id: &str,
+        admin: bool,
+    ) -> Result<User, StoreError> {
+        let user_id = user_id.to_string();
+        self.submit(move |txn| -> Answer<User> {
+            let mut users = txn.open_table(USERS)?;
+            let Some(mut user) = read_record::<User>(&users, USERS, user_id.as_bytes())? else {
+                return Ok(Err(not_found("user")));
+            };
+            user.appliance_admin = admin;
+            put(&mut users, user_id.as_bytes(), &user)?;
+            Ok(Ok(user))
+        })
+        .await?
+    }
+
     /// Deletes a user: its sessions and memberships, revokes its API tokens, and (for a local
     /// user) its local account. Refused with `LastOwner` if it is the last owner of any
     /// workspace, and with `Conflict` if it is the last local administrator (deleting it would
@@ -568,16 +588,22 @@ impl Store {
     // ---- workspaces --------------------------------------------------------------------------
 
     /// Creates a workspace whose creator is its Owner. `NotFound` if the creator is unknown.
+    /// The caller cannot know the new id, so the store files `audit` in the new workspace's
+    /// chain (its first record, whatever `audit.workspace_id` said) with `target` defaulting
+    /// to the id: the workspace's own audit log starts with its creation.
     pub async fn create_workspace(
         &self,
         name: &str,
         creator_user_id: &str,
         now: i64,
-        audit: AuditDraft,
+        mut audit: AuditDraft,
     ) -> Result<Workspace, StoreError> {
+        let id = new_id("ws_")?;
+        audit.workspace_id = Some(id.clone());
+        audit.target.get_or_insert_with(|| id.clone());
         check_draft(&audit)?;
         let workspace = Workspace {
-            id: new_id("ws_")?,
+            id,
             name: name.to_string(),
             created_at: now,
             created_by: creator_user_id.to_string(),

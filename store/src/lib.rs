@@ -53,7 +53,7 @@ mod overlay;
 mod records;
 mod schema;
 mod store;
-#[cfg(feature = "test-support")]
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 mod writer;
 

@@ -97,11 +97,8 @@ fn wd(ws: &str, at: i64) -> AuditDraft {
 
 impl World {
     fn workspace(&self, name: &str, owner: &str) -> String {
+        // The id is not known before: the store files the record in the new chain.
         let audit = draft(None, owner, "workspace.create", Category::Workspace, 1);
-        let mut audit = audit;
-        // The chain of a new workspace is its own; the id is not known before, so creation is
-        // recorded in the appliance chain here (the appliance may do either).
-        audit.workspace_id = None;
         self.rt
             .block_on(self.store.create_workspace(name, owner, 5, audit))
             .unwrap()
@@ -287,6 +284,15 @@ fn oidc_users_are_keyed_by_issuer_and_subject() {
         w.rt.block_on(w.store.record_login("usr_nope", 1)),
         Err(StoreError::NotFound { .. })
     ));
+    let admin =
+        w.rt.block_on(w.store.set_appliance_admin(&w.c, true))
+            .unwrap();
+    assert!(admin.appliance_admin);
+    assert_eq!(w.store.user(&w.c).unwrap(), Some(admin));
+    assert!(matches!(
+        w.rt.block_on(w.store.set_appliance_admin("usr_nope", true)),
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 fn session(user: &str, at: i64) -> Session {
@@ -358,7 +364,11 @@ fn workspace_lifecycle_is_audited_in_the_same_transaction() {
     assert_eq!(mine.len(), 1);
     assert_eq!((mine[0].0.name.as_str(), mine[0].1), ("prod", Role::Owner));
     assert!(s.workspaces_of_user(&w.b).unwrap().is_empty());
-    assert_eq!(w.chain_len(None), 1);
+    assert_eq!(w.chain_len(None), 0);
+    let created = s.audit_records(Some(&ws), AuditFilter::default()).unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].draft.action, "workspace.create");
+    assert_eq!(created[0].draft.target.as_deref(), Some(ws.as_str()));
 
     rt.block_on(async {
         let renamed = s
@@ -385,7 +395,7 @@ fn workspace_lifecycle_is_audited_in_the_same_transaction() {
         ));
     });
     // Refusals wrote no record.
-    assert_eq!(w.chain_len(Some(&ws)), 3);
+    assert_eq!(w.chain_len(Some(&ws)), 4);
     assert_eq!(w.chain_len(Some("ws_nope")), 0);
     let members = s.members(&ws).unwrap();
     assert_eq!(members.len(), 2);
@@ -415,9 +425,9 @@ fn workspace_lifecycle_is_audited_in_the_same_transaction() {
     assert_eq!(s.invitation_by_token([7; 32]).unwrap(), None);
     assert!(s.invitations(&ws).unwrap().is_empty());
     assert_eq!(s.api_token([8; 32]).unwrap(), None);
-    assert_eq!(w.chain_len(Some(&ws)), 6);
+    assert_eq!(w.chain_len(Some(&ws)), 7);
     let report = s.verify_audit_chain(Some(&ws)).unwrap();
-    assert_eq!((report.records, report.first_broken_seq), (6, None));
+    assert_eq!((report.records, report.first_broken_seq), (7, None));
     drop(w.rt);
     drop(w.store);
     let report = verify_file(&w.path).unwrap();
@@ -433,10 +443,7 @@ fn workspace_lifecycle_is_audited_in_the_same_transaction() {
             "{table}"
         );
     }
-    assert_eq!(
-        report.audit_chains,
-        [(APPLIANCE_CHAIN.to_string(), 1), (ws, 6)]
-    );
+    assert_eq!(report.audit_chains, [(ws, 7)]);
 }
 
 /// One scenario of the last-owner guard: members before, the change, the expected outcome.
@@ -922,7 +929,8 @@ fn audit_records_filter_and_paginate_per_chain() {
                 .append_audit(draft(Some(&ws), actor, "x", cat, 100 + i))
                 .await
                 .unwrap();
-            assert_eq!(r.seq, i as u64 + 1);
+            // seq 1 is the workspace's creation.
+            assert_eq!(r.seq, i as u64 + 2);
         }
         s.append_audit(draft(None, "alice", "signin", Category::Auth, 1))
             .await
@@ -935,19 +943,19 @@ fn audit_records_filter_and_paginate_per_chain() {
             .map(|r| r.seq)
             .collect()
     };
-    assert_eq!(q(AuditFilter::default()).len(), 30);
+    assert_eq!(q(AuditFilter::default()).len(), 31);
     let alice = q(AuditFilter {
         actor_id: Some("alice".into()),
         ..Default::default()
     });
-    assert_eq!(alice, (0..10).map(|i| i * 3 + 1).collect::<Vec<_>>());
+    assert_eq!(alice, (0..10).map(|i| i * 3 + 2).collect::<Vec<_>>());
     let runs = q(AuditFilter {
         category: Some(Category::Run),
         since: Some(110),
         until: Some(115),
         ..Default::default()
     });
-    assert_eq!(runs, [11, 12, 14, 15]);
+    assert_eq!(runs, [12, 13, 15, 16]);
     // Cursor pagination.
     let mut pages = Vec::new();
     let mut cursor = None;
@@ -964,10 +972,10 @@ fn audit_records_filter_and_paginate_per_chain() {
         pages.push(page);
     }
     assert_eq!(pages.len(), 5);
-    assert_eq!(pages.concat(), (1..=30).collect::<Vec<_>>());
+    assert_eq!(pages.concat(), (1..=31).collect::<Vec<_>>());
     // The appliance chain is separate.
     let appliance = s.audit_records(None, AuditFilter::default()).unwrap();
-    assert_eq!(appliance.len(), 2);
+    assert_eq!(appliance.len(), 1);
     assert!(appliance.iter().all(|r| r.draft.workspace_id.is_none()));
     // Records link.
     let all = s.audit_records(Some(&ws), AuditFilter::default()).unwrap();
@@ -1050,6 +1058,22 @@ fn an_altered_audit_record_is_reported_at_its_seq() {
 }
 
 #[test]
+fn the_test_support_tamper_helper_breaks_the_chain_at_its_seq() {
+    let (w, ws) = chain_with_records(4);
+    let path = w.path.clone();
+    drop(w.store);
+    crate::testing::tamper_audit_record(&path, &ws, 3).unwrap();
+    assert!(matches!(
+        crate::testing::tamper_audit_record(&path, &ws, 99),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        verify_file(&path),
+        Err(StoreError::AuditChainBroken { seq: 3, .. })
+    ));
+}
+
+#[test]
 fn a_removed_audit_record_is_reported() {
     let (w, ws) = chain_with_records(6);
     let path = w.path.clone();
@@ -1074,22 +1098,26 @@ fn a_removed_audit_record_is_reported() {
 
 #[test]
 fn pruning_keeps_an_anchor_and_the_chain_verifies() {
-    let (w, ws) = chain_with_records(10); // at = 10..=19
+    let (w, ws) = chain_with_records(10); // creation at 1, then at = 10..=19
     let (s, rt) = (&w.store, &w.rt);
-    // The appliance chain has one record at 1: it is pruned too.
-    assert_eq!(rt.block_on(s.prune_audit(15)).unwrap(), 5 + 1);
+    let signin = rt
+        .block_on(s.append_audit(draft(None, "x", "signin", Category::Auth, 2)))
+        .unwrap();
+    assert_eq!(signin.seq, 1);
+    // Creation, five records and the sign-in are older than 15.
+    assert_eq!(rt.block_on(s.prune_audit(15)).unwrap(), 1 + 5 + 1);
     let left = s.audit_records(Some(&ws), AuditFilter::default()).unwrap();
-    assert_eq!(left.first().unwrap().seq, 6);
+    assert_eq!(left.first().unwrap().seq, 7);
     let report = s.verify_audit_chain(Some(&ws)).unwrap();
     assert_eq!((report.records, report.first_broken_seq), (5, None));
     // Appending continues the chain after the anchor, also for a fully pruned chain.
     let next = rt.block_on(s.append_audit(wd(&ws, 30))).unwrap();
-    assert_eq!(next.seq, 11);
+    assert_eq!(next.seq, 12);
     let first = rt
         .block_on(s.append_audit(draft(None, "x", "signin", Category::Auth, 31)))
         .unwrap();
     assert_eq!(first.seq, 2);
-    assert_ne!(first.prev_hash, "0".repeat(64));
+    assert_eq!(first.prev_hash, signin.hash);
     assert_eq!(s.verify_audit_chain(None).unwrap().first_broken_seq, None);
     assert_eq!(rt.block_on(s.prune_audit(0)).unwrap(), 0);
     drop(w.rt);
@@ -1113,8 +1141,7 @@ fn backups_carry_identity_and_audit() {
     let dest = w.path.with_file_name("backup.redb");
     w.store.backup_to(&dest).unwrap();
     let report = verify_backup(&dest).unwrap();
-    assert_eq!(report.audit_chains.len(), 2);
-    assert!(report.audit_chains.contains(&(ws.clone(), 3)));
+    assert_eq!(report.audit_chains, [(ws.clone(), 4)]);
     let users = report.tables.iter().find(|(n, _)| n == "users").unwrap().1;
     assert_eq!(users, 3);
     // The records are plain redb rows: make sure the table iterates in chain order.
