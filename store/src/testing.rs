@@ -46,3 +46,4 @@ pub fn tamper_audit_record(path: &Path, workspace_id: &str, seq: u64) -> Result<
     txn.commit()?;
     Ok(())
 }
+
