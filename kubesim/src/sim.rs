@@ -239,19 +239,21 @@ impl Sim {
             }
             referenced.extend(s.logs.iter().map(|l| l.namespace.clone()));
         }
-        let mut ordered: Vec<Value> = Vec::new();
-        for s in &scenarios {
-            ordered.extend(s.objects.iter().filter(|o| kind_id(o) == ns_id).cloned());
+        // Objects are moved, not cloned: a 10,000-pod scenario would otherwise double the peak.
+        let mut namespaces: Vec<Value> = Vec::new();
+        let mut rest: Vec<Value> = Vec::new();
+        for s in &mut scenarios {
+            for o in std::mem::take(&mut s.objects) {
+                if kind_id(&o) == ns_id { namespaces.push(o) } else { rest.push(o) }
+            }
+            rest.append(&mut s.events);
+            rest.append(&mut s.metrics);
         }
         for ns in referenced {
-            ordered.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "creationTimestamp": rfc3339(base)},
+            namespaces.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "creationTimestamp": rfc3339(base)},
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}));
         }
-        for s in &scenarios {
-            ordered.extend(s.objects.iter().filter(|o| kind_id(o) != ns_id).cloned());
-            ordered.extend(s.events.iter().cloned());
-            ordered.extend(s.metrics.iter().cloned());
-        }
+        let ordered = namespaces.into_iter().chain(rest);
         for object in ordered {
             let Some(id) = kind_id(&object) else { continue };
             let mut object = object;
@@ -497,7 +499,7 @@ impl Sim {
                     if let Some(statuses) = pod.pointer_mut("/status/containerStatuses").and_then(Value::as_array_mut) {
                         for status in statuses.iter_mut().filter(|s| s.get("name").and_then(Value::as_str) == Some(container)) {
                             let count = status.get("restartCount").and_then(Value::as_i64).unwrap_or(0);
-                            status["restartCount"] = json!(count + 1);
+                            set(status, "restartCount", json!(count.saturating_add(1)));
                             if let Some(terminated) = status.pointer_mut("/lastState/terminated").and_then(Value::as_object_mut) {
                                 terminated.insert("finishedAt".into(), json!(stamp));
                             }
@@ -514,8 +516,8 @@ impl Sim {
                 self.store.update(id, namespace, event, |current| {
                     let mut ev = current.clone();
                     let count = ev.get("count").and_then(Value::as_i64).unwrap_or(1);
-                    ev["count"] = json!(count + 1);
-                    ev["lastTimestamp"] = json!(stamp);
+                    set(&mut ev, "count", json!(count.saturating_add(1)));
+                    set(&mut ev, "lastTimestamp", json!(stamp));
                     Ok(ev)
                 })?;
             }
@@ -525,10 +527,10 @@ impl Sim {
                     let mut n = current.clone();
                     if let Some(conditions) = n.pointer_mut("/status/conditions").and_then(Value::as_array_mut) {
                         for c in conditions.iter_mut() {
-                            c["status"] = json!("Unknown");
-                            c["reason"] = json!("NodeStatusUnknown");
-                            c["message"] = json!("Kubelet stopped posting node status.");
-                            c["lastTransitionTime"] = json!(stamp);
+                            set(c, "status", json!("Unknown"));
+                            set(c, "reason", json!("NodeStatusUnknown"));
+                            set(c, "message", json!("Kubelet stopped posting node status."));
+                            set(c, "lastTransitionTime", json!(stamp));
                         }
                     }
                     let taints = json!([
@@ -536,9 +538,11 @@ impl Sim {
                         {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": stamp},
                     ]);
                     if n.get("spec").is_none_or(|s| !s.is_object()) {
-                        n["spec"] = json!({});
+                        set(&mut n, "spec", json!({}));
                     }
-                    n["spec"]["taints"] = taints;
+                    if let Some(spec) = n.get_mut("spec") {
+                        set(spec, "taints", taints);
+                    }
                     Ok(n)
                 })?;
             }
@@ -555,6 +559,13 @@ impl Sim {
             Action::AppendLog { namespace, pod, container, line } => self.append_log(namespace, pod, container, line),
         }
         Ok(())
+    }
+}
+
+/// Sets a field when `target` is an object (objects edited through the API may have any shape).
+fn set(target: &mut Value, key: &str, value: Value) {
+    if let Some(map) = target.as_object_mut() {
+        map.insert(key.to_string(), value);
     }
 }
 

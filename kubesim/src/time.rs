@@ -48,13 +48,14 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         }
         let n: i64 = number.parse().ok()?;
         number.clear();
-        total += n * match c {
+        let unit = match c {
             's' => 1,
             'm' => 60,
             'h' => 3600,
             'd' => 86400,
             _ => return None,
         };
+        total = total.checked_add(n.checked_mul(unit)?)?;
     }
     number.is_empty().then_some(Duration::seconds(total))
 }
@@ -88,6 +89,7 @@ pub fn human_age(d: Duration) -> String {
 /// Age of an RFC 3339 timestamp, or `<unknown>`.
 pub fn age_of(timestamp: Option<&str>) -> String {
     match timestamp.and_then(parse_rfc3339) {
+        // Subtracting two dates cannot overflow a Duration.
         Some(t) => human_age(now() - t),
         None => "<unknown>".into(),
     }
@@ -100,9 +102,9 @@ pub fn expand_placeholder(s: &str, base: OffsetDateTime) -> Option<String> {
     let t = if rest.is_empty() {
         base
     } else if let Some(d) = rest.strip_prefix('-') {
-        base - parse_duration(d)?
+        base.checked_sub(parse_duration(d)?)?
     } else if let Some(d) = rest.strip_prefix('+') {
-        base + parse_duration(d)?
+        base.checked_add(parse_duration(d)?)?
     } else {
         return None;
     };

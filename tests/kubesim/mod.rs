@@ -8,6 +8,7 @@
 //! - `leases`: two concurrent electors, 404/409 semantics.
 //! - `scenarios`: every built-in scenario's key facts through kubectl; the timeline.
 //! - `bad_input`: status codes and `Status` bodies for bad requests; 410s; metrics modes.
+//! - `watch`: bookmarks, timeouts, follow logs, the events.k8s.io view, fault injection.
 
 mod bad_input;
 mod kubectl;
@@ -15,3 +16,4 @@ mod leases;
 mod reflector;
 mod scenarios;
 mod sim;
+mod watch;

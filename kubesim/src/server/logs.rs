@@ -111,7 +111,8 @@ pub(super) async fn serve(req: &ApiRequest, ns: &str, pod_name: &str) -> Result<
     };
 
     let cutoff = match (since_seconds, since_time) {
-        (Some(s), _) => Some(now() - time::Duration::seconds(s)),
+        // An absurd sinceSeconds reaches before any log line: everything.
+        (Some(s), _) => now().checked_sub(time::Duration::seconds(s)),
         (_, Some(t)) => Some(t),
         _ => None,
     };

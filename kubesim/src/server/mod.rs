@@ -578,6 +578,9 @@ fn scale(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str, 
         if let Some(rv) = after.pointer("/metadata/resourceVersion").filter(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
             next["metadata"]["resourceVersion"] = rv.clone();
         }
+        if next.get("spec").is_none_or(|s| !s.is_object()) {
+            next["spec"] = json!({});
+        }
         next["spec"]["replicas"] = json!(replicas);
         Ok(next)
     })?;

@@ -12,6 +12,8 @@ use crate::resources::ResourceType;
 use crate::time::age_of;
 
 type Column = (&'static str, &'static str, u8);
+/// Cells of one row.
+type RowFn = fn(&Value) -> Vec<Value>;
 
 fn str_at<'a>(o: &'a Value, pointer: &str) -> &'a str {
     o.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
@@ -31,7 +33,7 @@ fn or_none(s: &str) -> String {
 
 /// A Table of `items` (`columns` false: rows only, as in watch events after the first).
 pub fn table(ty: &ResourceType, items: &[Arc<Value>], rv: &str, columns: bool) -> Value {
-    let (defs, row): (&[Column], fn(&Value) -> Vec<Value>) = match (ty.group.as_str(), ty.kind.as_str()) {
+    let (defs, row): (&[Column], RowFn) = match (ty.group.as_str(), ty.kind.as_str()) {
         ("", "Pod") => (
             &[("Name", "string", 0), ("Ready", "string", 0), ("Status", "string", 0), ("Restarts", "string", 0), ("Age", "string", 0),
               ("IP", "string", 1), ("Node", "string", 1), ("Nominated Node", "string", 1), ("Readiness Gates", "string", 1)],
@@ -162,10 +164,10 @@ fn pod_row(o: &Value) -> Vec<Value> {
         let mut has_running = false;
         for s in statuses.iter().rev() {
             restarts += int_at(s, "/restartCount");
-            if let Some(finished) = s.pointer("/lastState/terminated/finishedAt").and_then(Value::as_str) {
-                if last_restart.as_deref().is_none_or(|l| finished > l) {
-                    last_restart = Some(finished.to_string());
-                }
+            if let Some(finished) = s.pointer("/lastState/terminated/finishedAt").and_then(Value::as_str)
+                && last_restart.as_deref().is_none_or(|l| finished > l)
+            {
+                last_restart = Some(finished.to_string());
             }
             let waiting = str_at(s, "/state/waiting/reason");
             let terminated = str_at(s, "/state/terminated/reason");
