@@ -11,7 +11,7 @@
 //! The store does not know HTTP; it returns [`ApiError`]s that the server renders.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -53,6 +53,19 @@ pub struct Event {
     pub object: Arc<Value>,
     /// The state before a modification (to tell watchers with selectors that an object left).
     pub previous: Option<Arc<Value>>,
+    /// The object serialised once, shared by every watcher that sends it as is.
+    encoded: OnceLock<Vec<u8>>,
+}
+
+impl Event {
+    pub fn new(rv: u64, kind: EventType, object: Arc<Value>, previous: Option<Arc<Value>>) -> Event {
+        Event { rv, kind, object, previous, encoded: OnceLock::new() }
+    }
+
+    /// The object's JSON.
+    pub fn encoded(&self) -> &[u8] {
+        self.encoded.get_or_init(|| serde_json::to_vec(self.object.as_ref()).unwrap_or_default())
+    }
 }
 
 type Key = (String, String);
@@ -275,7 +288,7 @@ impl Store {
             WatchFrom::Current => collection
                 .objects
                 .values()
-                .map(|o| Arc::new(Event { rv: resource_version(o), kind: EventType::Added, object: o.clone(), previous: None }))
+                .map(|o| Arc::new(Event::new(resource_version(o), EventType::Added, o.clone(), None)))
                 .collect(),
             WatchFrom::After(since) => {
                 if since < collection.floor {
@@ -327,7 +340,7 @@ impl Store {
         inner.rv = rv;
         let collection = collection_mut(&mut inner.collections, id, rv - 1, window);
         collection.objects.insert(key, object.clone());
-        record(collection, Event { rv, kind: EventType::Added, object: object.clone(), previous: None }, window);
+        record(collection, Event::new(rv, EventType::Added, object.clone(), None), window);
         Ok(object)
     }
 
@@ -388,7 +401,7 @@ impl Store {
         collection.objects.insert(key, object.clone());
         inner.rv = rv;
         let collection = collection_mut(&mut inner.collections, id, rv - 1, window);
-        record(collection, Event { rv, kind: EventType::Modified, object: object.clone(), previous: Some(current) }, window);
+        record(collection, Event::new(rv, EventType::Modified, object.clone(), Some(current)), window);
         Ok(object)
     }
 
@@ -424,10 +437,10 @@ impl Store {
                 return Ok(current);
             }
             collection.objects.insert(key, object.clone());
-            Event { rv, kind: EventType::Modified, object: object.clone(), previous: Some(current) }
+            Event::new(rv, EventType::Modified, object.clone(), Some(current))
         } else {
             collection.objects.remove(&key);
-            Event { rv, kind: EventType::Deleted, object: object.clone(), previous: None }
+            Event::new(rv, EventType::Deleted, object.clone(), None)
         };
         inner.rv = rv;
         let collection = collection_mut(&mut inner.collections, id, rv - 1, window);

@@ -8,8 +8,6 @@ use super::sim::KubeSim;
 /// (method, path, content type, body, code, reason, message substring)
 type Case = (&'static str, &'static str, Option<&'static str>, Option<&'static str>, u16, &'static str, &'static str);
 
-const POD: &str = "/api/v1/namespaces/healthy/pods/storefront-68f9d7b5c-4mzq8";
-
 const CASES: &[Case] = &[
     ("GET", "/api/v1/widgets", None, None, 404, "NotFound", "the server could not find the requested resource"),
     ("GET", "/apis/example.com/v1/widgets", None, None, 404, "NotFound", "the server could not find the requested resource"),
@@ -88,7 +86,6 @@ async fn bad_input_gets_real_status_bodies() {
         let got = status_body["message"].as_str().unwrap_or_default();
         assert!(got.contains(message), "{method} {path}: message {got:?} lacks {message:?}");
     }
-    let _ = POD;
 }
 
 #[tokio::test]
@@ -115,7 +112,7 @@ async fn expired_versions_and_continue_tokens_are_410() {
 
     // Watch from a compacted version: HTTP 200, one in-stream ERROR 410 Expired, then the end.
     sim.admin("POST", "compact", None).await;
-    let (code, body) = sim.request("GET", &format!("/api/v1/pods?watch=true&resourceVersion=1&timeoutSeconds=5"), None, None).await;
+    let (code, body) = sim.request("GET", "/api/v1/pods?watch=true&resourceVersion=1&timeoutSeconds=5", None, None).await;
     assert_eq!(code, 200);
     let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).expect("event json")).collect();
     assert_eq!(lines.len(), 1, "{body}");

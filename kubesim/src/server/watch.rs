@@ -55,8 +55,11 @@ impl Watcher {
         if self.labels.is_empty() && self.fields.is_empty() {
             return true;
         }
-        let object = if self.view.is_some() { self.convert(object) } else { object.clone() };
-        self.labels.matches(&object) && self.fields.matches(&object)
+        if self.view.is_some() {
+            let converted = self.convert(object);
+            return self.labels.matches(&converted) && self.fields.matches(&converted);
+        }
+        self.labels.matches(object) && self.fields.matches(object)
     }
 
     /// The line to send for a store event, if this watcher sees it.
@@ -74,6 +77,17 @@ impl Watcher {
                 }
             }
         };
+        if self.view.is_none() && !self.table {
+            // The common case: the object as stored, serialised once for all watchers.
+            let body = event.encoded();
+            let mut line = Vec::with_capacity(body.len() + 40);
+            line.extend_from_slice(b"{\"type\":\"");
+            line.extend_from_slice(kind.as_str().as_bytes());
+            line.extend_from_slice(b"\",\"object\":");
+            line.extend_from_slice(body);
+            line.extend_from_slice(b"}\n");
+            return Some(Bytes::from(line));
+        }
         let object = self.convert(&event.object);
         let object = if self.table {
             let columns = !self.sent_columns;
