@@ -60,6 +60,15 @@ async fn kubectl_reads_and_writes() {
         (&["version", "-o", "json"], true, "\"gitVersion\": \"v1.32.4\""),
     ];
     run_cases(&sim, cases);
+
+    // No kubeconfig at all: `--server http://127.0.0.1:PORT` is enough.
+    let out = Command::new("kubectl")
+        .args(["--server", &sim.url, "get", "nodes"])
+        .env("HOME", sim.home())
+        .env("KUBECONFIG", sim.home().join("absent"))
+        .output()
+        .expect("kubectl --server");
+    assert!(out.status.success() && output_text(&out).contains("worker-3"), "{}", output_text(&out));
 }
 
 #[tokio::test]

@@ -140,3 +140,19 @@ async fn selector_watch_sees_objects_leave_and_enter() {
     assert_eq!(reader.state().len(), 2);
     task.abort();
 }
+
+#[tokio::test]
+async fn streaming_list_watcher_converges() {
+    let sim = KubeSim::start(&["--scale-pods", "300", "--scale-nodes", "2"]).await;
+    let client = sim.client().await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "scale");
+    // sendInitialEvents=true: ADDED for the state, then a BOOKMARK marked initial-events-end.
+    let (reader, task) = start_reflector(Api::all(client.clone()), watcher::Config::default().streaming_lists());
+    tokio::time::timeout(std::time::Duration::from_secs(30), reader.wait_until_ready()).await.expect("ready in time").expect("ready");
+    converged(&sim, &reader, "", "the streamed initial state").await;
+    assert_eq!(reader.state().len(), 300);
+    assert_eq!(sim.count("list").await, 0, "a streaming list never lists");
+    churn(&pods, 1).await;
+    converged(&sim, &reader, "", "live events after a streaming list").await;
+    task.abort();
+}

@@ -25,6 +25,8 @@ const FACTS: &[(&str, &[&str], &str)] = &[
     ("job-backoff", &["logs", "-n", "job-backoff", "nightly-report-29409120-7xk2p"], "password authentication failed for user \"reports\""),
     ("service-no-endpoints", &["get", "endpoints", "-n", "service-no-endpoints", "payments-api", "-o", "jsonpath={.subsets}"], ""),
     ("service-no-endpoints", &["describe", "service", "-n", "service-no-endpoints", "payments-api"], "app=payments-api"),
+    ("service-no-endpoints", &["get", "endpoints", "-n", "service-no-endpoints", "payments-api"], "payments-api   <none>"),
+    ("service-no-endpoints", &["get", "ingress", "-n", "service-no-endpoints"], "pay.example.com"),
     ("pvc-pending", &["get", "pvc", "-n", "pvc-pending"], "Pending"),
     ("pvc-pending", &["get", "events", "-n", "pvc-pending", "--field-selector", "involvedObject.kind=PersistentVolumeClaim"],
         "storageclass.storage.k8s.io \"fast-ssd\" not found"),
@@ -34,6 +36,8 @@ const FACTS: &[(&str, &[&str], &str)] = &[
     ("config-missing-key", &["get", "pods", "-n", "config-missing-key"], "CreateContainerConfigError"),
     ("config-missing-key", &["describe", "pod", "-n", "config-missing-key"], "couldn't find key DATABASE_URL in ConfigMap config-missing-key/orders-config"),
     ("healthy", &["get", "deployments", "-n", "healthy"], "storefront   3/3"),
+    ("healthy", &["get", "endpoints", "-n", "healthy", "storefront"], "10.244.1.80:8080,10.244.2.81:8080,10.244.3.82:8080"),
+    ("pvc-pending", &["get", "statefulsets", "-n", "pvc-pending"], "orders-db   0/1"),
     ("healthy", &["get", "pods", "-n", "healthy", "--field-selector", "status.phase!=Running"], "No resources found"),
 ];
 

@@ -30,6 +30,7 @@ impl KubeSim {
             .arg(&kubeconfig)
             .args(args)
             .env("HOME", dir.path())
+            .env("ACORN_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

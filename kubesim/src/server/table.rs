@@ -66,7 +66,57 @@ pub fn table(ty: &ResourceType, items: &[Arc<Value>], rv: &str, columns: bool) -
                     json!("<unset>"), age(o)]
             },
         ),
-        ("apps", "Deployment" | "StatefulSet" | "ReplicaSet") => (
+        ("", "Endpoints") => (&[("Name", "string", 0), ("Endpoints", "string", 0), ("Age", "string", 0)], endpoints_row),
+        ("", "ConfigMap") => (&[("Name", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)], |o| {
+            vec![json!(str_at(o, "/metadata/name")), json!(count_keys(o, "/data") + count_keys(o, "/binaryData")), age(o)]
+        }),
+        ("", "Secret") => (&[("Name", "string", 0), ("Type", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)], |o| {
+            vec![json!(str_at(o, "/metadata/name")), json!(str_at(o, "/type")), json!(count_keys(o, "/data") + count_keys(o, "/stringData")), age(o)]
+        }),
+        ("apps", "StatefulSet") => (&[("Name", "string", 0), ("Ready", "string", 0), ("Age", "string", 0)], |o| {
+            vec![json!(str_at(o, "/metadata/name")),
+                json!(format!("{}/{}", int_at(o, "/status/readyReplicas"), o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1))), age(o)]
+        }),
+        ("apps", "ReplicaSet") => (
+            &[("Name", "string", 0), ("Desired", "integer", 0), ("Current", "integer", 0), ("Ready", "integer", 0), ("Age", "string", 0)],
+            |o| {
+                vec![json!(str_at(o, "/metadata/name")), json!(o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)),
+                    json!(int_at(o, "/status/replicas")), json!(int_at(o, "/status/readyReplicas")), age(o)]
+            },
+        ),
+        ("apps", "DaemonSet") => (
+            &[("Name", "string", 0), ("Desired", "integer", 0), ("Current", "integer", 0), ("Ready", "integer", 0), ("Up-to-date", "integer", 0),
+              ("Available", "integer", 0), ("Node Selector", "string", 0), ("Age", "string", 0)],
+            |o| {
+                vec![json!(str_at(o, "/metadata/name")), json!(int_at(o, "/status/desiredNumberScheduled")), json!(int_at(o, "/status/currentNumberScheduled")),
+                    json!(int_at(o, "/status/numberReady")), json!(int_at(o, "/status/updatedNumberScheduled")), json!(int_at(o, "/status/numberAvailable")),
+                    json!(or_none(&key_values(o, "/spec/template/spec/nodeSelector"))), age(o)]
+            },
+        ),
+        ("batch", "CronJob") => (
+            &[("Name", "string", 0), ("Schedule", "string", 0), ("Timezone", "string", 0), ("Suspend", "boolean", 0), ("Active", "integer", 0),
+              ("Last Schedule", "string", 0), ("Age", "string", 0)],
+            |o| {
+                let last = o.pointer("/status/lastScheduleTime").and_then(Value::as_str);
+                vec![json!(str_at(o, "/metadata/name")), json!(str_at(o, "/spec/schedule")), json!(or_none(str_at(o, "/spec/timeZone"))),
+                    json!(o.pointer("/spec/suspend").and_then(Value::as_bool).unwrap_or(false)),
+                    json!(o.pointer("/status/active").and_then(Value::as_array).map_or(0, Vec::len)),
+                    json!(if last.is_some() { age_of(last) } else { "<none>".into() }), age(o)]
+            },
+        ),
+        ("networking.k8s.io", "Ingress") => (
+            &[("Name", "string", 0), ("Class", "string", 0), ("Hosts", "string", 0), ("Address", "string", 0), ("Ports", "string", 0), ("Age", "string", 0)],
+            |o| {
+                let hosts: Vec<&str> = o.pointer("/spec/rules").and_then(Value::as_array)
+                    .map(|rules| rules.iter().filter_map(|r| r.get("host").and_then(Value::as_str)).collect()).unwrap_or_default();
+                let address: Vec<&str> = o.pointer("/status/loadBalancer/ingress").and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|i| i.get("ip").or_else(|| i.get("hostname")).and_then(Value::as_str)).collect()).unwrap_or_default();
+                let ports = if o.pointer("/spec/tls").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) { "80, 443" } else { "80" };
+                vec![json!(str_at(o, "/metadata/name")), json!(or_none(str_at(o, "/spec/ingressClassName"))),
+                    json!(if hosts.is_empty() { "*".to_string() } else { hosts.join(",") }), json!(address.join(",")), json!(ports), age(o)]
+            },
+        ),
+        ("apps", "Deployment") => (
             &[("Name", "string", 0), ("Ready", "string", 0), ("Up-to-date", "integer", 0), ("Available", "integer", 0), ("Age", "string", 0)],
             |o| {
                 vec![json!(str_at(o, "/metadata/name")),
@@ -114,6 +164,40 @@ pub fn table(ty: &ResourceType, items: &[Arc<Value>], rv: &str, columns: bool) -
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv}, "columnDefinitions": column_definitions, "rows": rows})
+}
+
+fn count_keys(o: &Value, pointer: &str) -> usize {
+    o.pointer(pointer).and_then(Value::as_object).map_or(0, serde_json::Map::len)
+}
+
+fn key_values(o: &Value, pointer: &str) -> String {
+    o.pointer(pointer)
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+        .unwrap_or_default()
+}
+
+/// `10.244.1.5:8080,10.244.2.7:8080 + 3 more...` like kubectl.
+fn endpoints_row(o: &Value) -> Vec<Value> {
+    let mut all = Vec::new();
+    for subset in o.get("subsets").and_then(Value::as_array).into_iter().flatten() {
+        let ports: Vec<i64> = subset.get("ports").and_then(Value::as_array).map(|p| p.iter().map(|p| int_at(p, "/port")).collect()).unwrap_or_default();
+        for address in subset.get("addresses").and_then(Value::as_array).into_iter().flatten() {
+            let ip = str_at(address, "/ip");
+            if ports.is_empty() {
+                all.push(ip.to_string());
+            }
+            all.extend(ports.iter().map(|p| format!("{ip}:{p}")));
+        }
+    }
+    let shown = if all.is_empty() {
+        "<none>".to_string()
+    } else if all.len() > 3 {
+        format!("{} + {} more...", all[..3].join(","), all.len() - 3)
+    } else {
+        all.join(",")
+    };
+    vec![json!(str_at(o, "/metadata/name")), json!(shown), age(o)]
 }
 
 /// The row object kubectl gets by default (`includeObject=Metadata`).
