@@ -123,3 +123,31 @@ pub fn write_kubeconfig(path: &Path, server: &str) -> Result<(), SimError> {
     std::fs::write(&tmp, kubeconfig(server)).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serves_in_process() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = Config { scenarios: vec!["crashloop".into()], time_scale: 0.0, ..Config::default() };
+        let running = start(&config, "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let http = reqwest::Client::new();
+        let list: serde_json::Value = http
+            .get(format!("{}/api/v1/namespaces/crashloop/pods", running.url()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(list["kind"], "PodList");
+        assert_eq!(list["items"][0]["status"]["containerStatuses"][0]["restartCount"], 7);
+        running.sim.advance(30.0);
+        let id = running.sim.registry().by_kind("v1", "Pod").unwrap_or_else(|| panic!("pods"));
+        let pod = running.sim.store.get(id, "crashloop", "checkout-7c9d8f6b5-x2k4p").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 8);
+        assert!(kubeconfig(&running.url()).contains(&format!("server: {}", running.url())));
+    }
+}

@@ -509,3 +509,86 @@ fn decode_token(token: &str) -> Result<(u64, usize), ApiError> {
     let offset = value.get("offset").and_then(Value::as_u64).ok_or_else(bad)?;
     Ok((snapshot, usize::try_from(offset).map_err(|_| bad())?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(window: usize) -> (Store, TypeId) {
+        let registry = Arc::new(Registry::builtin());
+        let id = registry.by_path("", "v1", "configmaps").unwrap_or_else(|| panic!("configmaps"));
+        (Store::new(registry, window), id)
+    }
+
+    fn cm(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "ns"}, "data": {"k": "v"}})
+    }
+
+    #[test]
+    fn writes_stamp_metadata_and_bump_versions() {
+        let (store, id) = store(10);
+        let a = store.create(id, cm("a"), false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a["metadata"]["resourceVersion"], "2");
+        assert_eq!(a["metadata"]["generation"], 1);
+        assert!(a["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36));
+        assert_eq!(store.create(id, cm("a"), false).map_err(|e| e.reason), Err("AlreadyExists"));
+        // A change outside metadata bumps generation; a no-op keeps the version.
+        let b = store.update(id, "ns", "a", |c| { let mut n = c.clone(); n["data"]["k"] = json!("w"); Ok(n) }).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((b["metadata"]["resourceVersion"].clone(), b["metadata"]["generation"].clone()), (json!("3"), json!(2)));
+        let same = store.update(id, "ns", "a", |c| Ok(c.clone())).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(same["metadata"]["resourceVersion"], "3");
+        // A stale resourceVersion is the API server's Conflict.
+        let stale = store.update(id, "ns", "a", |_| Ok(a.as_ref().clone())).map_err(|e| e.message);
+        assert_eq!(stale, Err("Operation cannot be fulfilled on configmaps \"a\": the object has been modified; please apply your changes to the latest version and try again".into()));
+    }
+
+    #[test]
+    fn watch_windows_replay_and_expire() {
+        let (store, id) = store(3);
+        for name in ["a", "b", "c", "d", "e"] {
+            store.create(id, cm(name), false).unwrap_or_else(|e| panic!("{e}"));
+        }
+        // rv 2..=6 were written; the window holds the last 3 (4, 5, 6).
+        let replay = |since| store.watch(id, WatchFrom::After(since)).map(|w| w.replay.iter().map(|e| e.rv).collect::<Vec<_>>());
+        assert_eq!(replay(3).ok(), Some(vec![4, 5, 6]));
+        assert_eq!(replay(5).ok(), Some(vec![6]));
+        assert_eq!(replay(2).map_err(|e| (e.code, e.reason)).err(), Some((410, "Expired")));
+        let current = store.watch(id, WatchFrom::Current).map(|w| w.replay.len()).ok();
+        assert_eq!(current, Some(5));
+        store.compact();
+        assert!(replay(6).is_err(), "every version issued before compaction is gone");
+        assert_eq!(replay(store.current_rv()).ok(), Some(vec![]));
+    }
+
+    #[test]
+    fn pages_come_from_one_snapshot() {
+        let (store, id) = store(100);
+        for i in 0..5 {
+            store.create(id, cm(&format!("cm-{i}")), false).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let all = |_: &Value| true;
+        let first = store.list(id, Some("ns"), &all, 2, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((first.items.len(), first.remaining), (2, Some(3)));
+        store.create(id, cm("cm-late"), false).unwrap_or_else(|e| panic!("{e}"));
+        let token = first.continue_token.clone().unwrap_or_default();
+        let second = store.list(id, Some("ns"), &all, 10, Some(&token)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((second.items.len(), second.rv, second.continue_token), (3, first.rv, None), "the late object is not in this list");
+        store.expire_continue_tokens();
+        assert_eq!(store.list(id, Some("ns"), &all, 2, Some(&token)).map(|_| ()).map_err(|e| e.code), Err(410));
+        assert_eq!(store.list(id, Some("other"), &all, 2, None).map(|p| p.items.len()).ok(), Some(0));
+    }
+
+    #[test]
+    fn finalizers_delay_deletion() {
+        let (store, id) = store(10);
+        let mut o = cm("f");
+        o["metadata"]["finalizers"] = json!(["example.com/hold"]);
+        store.create(id, o, false).unwrap_or_else(|e| panic!("{e}"));
+        let deleted = store.delete(id, "ns", "f", &|_| Ok(())).unwrap_or_else(|e| panic!("{e}"));
+        assert!(deleted["metadata"]["deletionTimestamp"].is_string());
+        assert!(store.get(id, "ns", "f").is_ok(), "kept until the finalizer is removed");
+        store.create(id, cm("g"), false).unwrap_or_else(|e| panic!("{e}"));
+        store.delete(id, "ns", "g", &|_| Ok(())).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.get(id, "ns", "g").map_err(|e| e.code).err(), Some(404));
+    }
+}
