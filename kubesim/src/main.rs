@@ -22,8 +22,10 @@ struct Cli {
 enum Command {
     /// Serve the simulated API server over plain HTTP and write a kubeconfig for it.
     ///
-    /// Example: acorn-kubesim serve --scenario crashloop --kubeconfig-out /tmp/kubeconfig
-    ///          kubectl --kubeconfig /tmp/kubeconfig get pods -A
+    /// Example:
+    ///   acorn-kubesim serve --scenario crashloop --kubeconfig-out /tmp/kubeconfig
+    ///   kubectl --kubeconfig /tmp/kubeconfig get pods -A
+    #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
     /// List the built-in scenarios.
     List,

@@ -80,6 +80,14 @@ impl ResourceType {
         if !self.short_names.is_empty() {
             main["shortNames"] = json!(self.short_names);
         }
+        // `kubectl get all` expands the "all" category from discovery.
+        const ALL: &[(&str, &str)] = &[
+            ("", "pods"), ("", "services"), ("", "replicationcontrollers"), ("apps", "deployments"), ("apps", "replicasets"),
+            ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"), ("batch", "cronjobs"), ("autoscaling", "horizontalpodautoscalers"),
+        ];
+        if ALL.contains(&(self.group.as_str(), self.plural.as_str())) {
+            main["categories"] = json!(["all"]);
+        }
         let mut out = vec![main];
         for sub in &self.subresources {
             let entry = match *sub {

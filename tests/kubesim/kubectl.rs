@@ -26,6 +26,7 @@ async fn kubectl_reads_and_writes() {
         (&["get", "pods", "-n", "crashloop"], true, "CrashLoopBackOff"),
         (&["get", "pods", "-A"], true, "storefront-68f9d7b5c-4mzq8"),
         (&["get", "nodes"], true, "worker-1   Ready"),
+        (&["get", "all", "-n", "crashloop"], true, "deployment.apps/checkout"),
         (&["get", "pods", "-n", "healthy", "-l", "app=storefront", "-o", "name"], true, "pod/storefront-68f9d7b5c-b7tkx"),
         (&["get", "pods", "-n", "healthy", "-l", "app in (nothing)"], true, "No resources found in healthy namespace."),
         (&["describe", "pod", "-n", "crashloop", "checkout-7c9d8f6b5-x2k4p"], true, "Back-off restarting failed container app"),
