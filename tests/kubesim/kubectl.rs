@@ -56,6 +56,8 @@ async fn kubectl_reads_and_writes() {
         (&["label", "pod", "-n", "healthy", "storefront-68f9d7b5c-b7tkx", "triaged=yes"], true, "labeled"),
         (&["get", "pods", "-n", "healthy", "-l", "triaged"], true, "storefront-68f9d7b5c-b7tkx"),
         (&["top", "pod", "-n", "healthy"], true, "storefront-68f9d7b5c-rw2jv"),
+        (&["delete", "namespace", "pending-resources"], true, "namespace \"pending-resources\" deleted"),
+        (&["get", "pods", "-n", "pending-resources"], true, "No resources found in pending-resources namespace."),
         (&["get", "certificates", "-n", "healthy"], true, "storefront-tls"),
         (&["api-resources", "--api-group=apps"], true, "deployments"),
         (&["version", "-o", "json"], true, "\"gitVersion\": \"v1.32.4\""),

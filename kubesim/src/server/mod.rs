@@ -522,6 +522,20 @@ fn delete_preconditions(req: &ApiRequest, ty: &ResourceType, name: &str) -> Resu
 fn delete(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str) -> Result<Response, ApiError> {
     let precondition = delete_preconditions(req, ty, name)?;
     let deleted = req.sim.store.delete(id, ns, name, &precondition)?;
+    if ty.group.is_empty() && ty.kind == "Namespace" {
+        // The namespace controller's job, done at once: everything in it goes too.
+        let registry = req.sim.registry();
+        for (other, other_ty) in registry.types.iter().enumerate() {
+            if !other_ty.namespaced || other_ty.view_of.is_some() {
+                continue;
+            }
+            let (_, items) = req.sim.store.list_all(other, Some(name), &|_| true);
+            for item in items {
+                let (item_ns, item_name) = object_key(&item);
+                let _ = req.sim.store.delete(other, &item_ns, &item_name, &|_| Ok(()));
+            }
+        }
+    }
     Ok(json_response(StatusCode::OK, &deleted))
 }
 
