@@ -25,7 +25,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None, retry_after: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
     }
 
     fn with_details(mut self, details: Value) -> Self {
@@ -39,18 +45,30 @@ impl ApiError {
 
     /// The 404 for a path the server does not serve at all.
     pub fn path_not_found() -> Self {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub fn not_found(ty: &ResourceType, name: &str) -> Self {
-        ApiError::new(404, "NotFound", format!("{} \"{name}\" not found", ty.qualified_plural()))
-            .with_details(details(ty, name))
+        ApiError::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", ty.qualified_plural()),
+        )
+        .with_details(details(ty, name))
     }
 
     pub fn already_exists(ty: &ResourceType, name: &str) -> Self {
-        ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", ty.qualified_plural()))
-            .with_details(details(ty, name))
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", ty.qualified_plural()),
+        )
+        .with_details(details(ty, name))
     }
 
     pub fn conflict(ty: &ResourceType, name: &str) -> Self {
@@ -69,7 +87,10 @@ impl ApiError {
         ApiError::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {message}", ty.qualified_plural()),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {message}",
+                ty.qualified_plural()
+            ),
         )
         .with_details(details(ty, name))
     }
@@ -102,19 +123,31 @@ impl ApiError {
     }
 
     pub fn too_many_requests(retry_after: u64) -> Self {
-        let mut e = ApiError::new(429, "TooManyRequests", "Too many requests, please try again later.")
-            .with_details(json!({"retryAfterSeconds": retry_after}));
+        let mut e = ApiError::new(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        )
+        .with_details(json!({"retryAfterSeconds": retry_after}));
         e.retry_after = Some(retry_after);
         e
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
-            .with_details(json!({"causes": [{"message": "injected fault"}]}))
+        ApiError::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
+        .with_details(json!({"causes": [{"message": "injected fault"}]}))
     }
 
     pub fn service_unavailable(retry_after: Option<u64>) -> Self {
-        let mut e = ApiError::new(503, "ServiceUnavailable", "the server is currently unable to handle the request");
+        let mut e = ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        );
         e.retry_after = retry_after;
         e
     }
@@ -149,7 +182,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = self.status().to_string();
-        let mut response = (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let mut response =
+            (code, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         if let Some(secs) = self.retry_after
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {
@@ -165,11 +199,21 @@ pub enum SimError {
     #[error("unknown scenario {0:?} (see `acorn-kubesim list`)")]
     UnknownScenario(String),
     #[error("scenario {scenario}: {file}: {message}")]
-    Scenario { scenario: String, file: String, message: String },
+    Scenario {
+        scenario: String,
+        file: String,
+        message: String,
+    },
     #[error("reading {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("listening on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("invalid option: {0}")]
     Config(String),
 }

@@ -14,7 +14,10 @@
 //! The simulator never panics on input: every bad request is answered with a `Status`.
 
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
+)]
 
 pub mod error;
 pub mod resources;
@@ -73,8 +76,14 @@ pub async fn start(config: &Config, listen: SocketAddr) -> Result<Running, SimEr
 pub async fn start_with(sim: Arc<Sim>, listen: SocketAddr) -> Result<Running, SimError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|source| SimError::Bind { addr: listen.to_string(), source })?;
-    let addr = listener.local_addr().map_err(|source| SimError::Bind { addr: listen.to_string(), source })?;
+        .map_err(|source| SimError::Bind {
+            addr: listen.to_string(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SimError::Bind {
+        addr: listen.to_string(),
+        source,
+    })?;
     let router = server::router(sim.clone());
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -89,7 +98,12 @@ pub async fn start_with(sim: Arc<Sim>, listen: SocketAddr) -> Result<Running, Si
             ticking.tick();
         }
     });
-    Ok(Running { addr, sim, server, ticker })
+    Ok(Running {
+        addr,
+        sim,
+        server,
+        ticker,
+    })
 }
 
 /// A kubeconfig for `server` (`http://127.0.0.1:PORT`) with a token user.
@@ -118,7 +132,10 @@ current-context: acorn-kubesim
 
 /// Writes the kubeconfig atomically (readers never see a partial file).
 pub fn write_kubeconfig(path: &Path, server: &str) -> Result<(), SimError> {
-    let io = |source| SimError::Io { path: path.display().to_string(), source };
+    let io = |source| SimError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, kubeconfig(server)).map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)
@@ -131,11 +148,23 @@ mod tests {
     #[tokio::test]
     async fn serves_in_process() {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = Config { scenarios: vec!["crashloop".into()], time_scale: 0.0, ..Config::default() };
-        let running = start(&config, "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let config = Config {
+            scenarios: vec!["crashloop".into()],
+            time_scale: 0.0,
+            ..Config::default()
+        };
+        let running = start(
+            &config,
+            "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
         let http = reqwest::Client::new();
         let list: serde_json::Value = http
-            .get(format!("{}/api/v1/namespaces/crashloop/pods", running.url()))
+            .get(format!(
+                "{}/api/v1/namespaces/crashloop/pods",
+                running.url()
+            ))
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -143,10 +172,21 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(list["kind"], "PodList");
-        assert_eq!(list["items"][0]["status"]["containerStatuses"][0]["restartCount"], 7);
+        assert_eq!(
+            list["items"][0]["status"]["containerStatuses"][0]["restartCount"],
+            7
+        );
         running.sim.advance(30.0);
-        let id = running.sim.registry().by_kind("v1", "Pod").unwrap_or_else(|| panic!("pods"));
-        let pod = running.sim.store.get(id, "crashloop", "checkout-7c9d8f6b5-x2k4p").unwrap_or_else(|e| panic!("{e}"));
+        let id = running
+            .sim
+            .registry()
+            .by_kind("v1", "Pod")
+            .unwrap_or_else(|| panic!("pods"));
+        let pod = running
+            .sim
+            .store
+            .get(id, "crashloop", "checkout-7c9d8f6b5-x2k4p")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 8);
         assert!(kubeconfig(&running.url()).contains(&format!("server: {}", running.url())));
     }

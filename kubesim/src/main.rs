@@ -1,7 +1,10 @@
 //! `acorn-kubesim`: serve the Kubernetes API simulator, or list its scenarios.
 
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
+)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,7 +15,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "acorn-kubesim", version, about = "A Kubernetes API simulator with a library of failure scenarios")]
+#[command(
+    name = "acorn-kubesim",
+    version,
+    about = "A Kubernetes API simulator with a library of failure scenarios"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,13 +81,18 @@ struct ServeArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ACORN_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ACORN_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
         Command::List => {
             for name in scenario::builtin_names() {
-                let summary = scenario::load_builtin(&name).map(|s| s.summary).unwrap_or_default();
+                let summary = scenario::load_builtin(&name)
+                    .map(|s| s.summary)
+                    .unwrap_or_default();
                 println!("{name:<22} {}", summary.lines().next().unwrap_or_default());
             }
             Ok(())
@@ -101,8 +113,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         user: args.user,
         deny: args.deny,
     };
-    let mut running = acorn_kubesim::start(&config, args.listen).await.context("starting the simulator")?;
-    acorn_kubesim::write_kubeconfig(&args.kubeconfig_out, &running.url()).context("writing the kubeconfig")?;
+    let mut running = acorn_kubesim::start(&config, args.listen)
+        .await
+        .context("starting the simulator")?;
+    acorn_kubesim::write_kubeconfig(&args.kubeconfig_out, &running.url())
+        .context("writing the kubeconfig")?;
     tracing::info!(url = %running.url(), kubeconfig = %args.kubeconfig_out.display(), scenarios = ?running.sim.scenario_names(), "serving");
     println!("listening on {}", running.url());
     tokio::select! {

@@ -43,12 +43,20 @@ pub enum View {
 impl ResourceType {
     /// `v1` or `apps/v1`.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// `pods` or `leases.coordination.k8s.io`, as API-server messages name resources.
     pub fn qualified_plural(&self) -> String {
-        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
     }
 
     pub fn list_kind(&self) -> String {
@@ -64,7 +72,16 @@ impl ResourceType {
         if self.read_only {
             vec!["get", "list"]
         } else {
-            vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+            vec![
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
         }
     }
 
@@ -82,8 +99,16 @@ impl ResourceType {
         }
         // `kubectl get all` expands the "all" category from discovery.
         const ALL: &[(&str, &str)] = &[
-            ("", "pods"), ("", "services"), ("", "replicationcontrollers"), ("apps", "deployments"), ("apps", "replicasets"),
-            ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"), ("batch", "cronjobs"), ("autoscaling", "horizontalpodautoscalers"),
+            ("", "pods"),
+            ("", "services"),
+            ("", "replicationcontrollers"),
+            ("apps", "deployments"),
+            ("apps", "replicasets"),
+            ("apps", "statefulsets"),
+            ("apps", "daemonsets"),
+            ("batch", "jobs"),
+            ("batch", "cronjobs"),
+            ("autoscaling", "horizontalpodautoscalers"),
         ];
         if ALL.contains(&(self.group.as_str(), self.plural.as_str())) {
             main["categories"] = json!(["all"]);
@@ -91,14 +116,22 @@ impl ResourceType {
         let mut out = vec![main];
         for sub in &self.subresources {
             let entry = match *sub {
-                "scale" => json!({"name": format!("{}/scale", self.plural), "singularName": "", "namespaced": self.namespaced,
-                    "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}),
-                "log" => json!({"name": format!("{}/log", self.plural), "singularName": "", "namespaced": true,
-                    "kind": "Pod", "verbs": ["get"]}),
-                "eviction" => json!({"name": format!("{}/eviction", self.plural), "singularName": "", "namespaced": true,
-                    "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]}),
-                _ => json!({"name": format!("{}/{sub}", self.plural), "singularName": "", "namespaced": self.namespaced,
-                    "kind": self.kind, "verbs": ["get", "patch", "update"]}),
+                "scale" => {
+                    json!({"name": format!("{}/scale", self.plural), "singularName": "", "namespaced": self.namespaced,
+                    "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]})
+                }
+                "log" => {
+                    json!({"name": format!("{}/log", self.plural), "singularName": "", "namespaced": true,
+                    "kind": "Pod", "verbs": ["get"]})
+                }
+                "eviction" => {
+                    json!({"name": format!("{}/eviction", self.plural), "singularName": "", "namespaced": true,
+                    "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]})
+                }
+                _ => {
+                    json!({"name": format!("{}/{sub}", self.plural), "singularName": "", "namespaced": self.namespaced,
+                    "kind": self.kind, "verbs": ["get", "patch", "update"]})
+                }
             };
             out.push(entry);
         }
@@ -118,60 +151,411 @@ pub struct Registry {
 }
 
 /// (group/version, kind, plural, namespaced, short names, extra field selectors, subresources)
-type Builtin = (&'static str, &'static str, &'static str, bool, &'static [&'static str], &'static [&'static str], &'static [&'static str]);
+type Builtin = (
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
 
 const BUILTINS: &[Builtin] = &[
-    ("v1", "Namespace", "namespaces", false, &["ns"], &["status.phase"], &["status"]),
-    ("v1", "Pod", "pods", true, &["po"], &[
-        "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-        "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs", "status.nominatedNodeName",
-    ], &["status", "log", "eviction"]),
-    ("v1", "Node", "nodes", false, &["no"], &["spec.unschedulable"], &["status"]),
-    ("v1", "Service", "services", true, &["svc"], &[], &["status"]),
+    (
+        "v1",
+        "Namespace",
+        "namespaces",
+        false,
+        &["ns"],
+        &["status.phase"],
+        &["status"],
+    ),
+    (
+        "v1",
+        "Pod",
+        "pods",
+        true,
+        &["po"],
+        &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        &["status", "log", "eviction"],
+    ),
+    (
+        "v1",
+        "Node",
+        "nodes",
+        false,
+        &["no"],
+        &["spec.unschedulable"],
+        &["status"],
+    ),
+    (
+        "v1",
+        "Service",
+        "services",
+        true,
+        &["svc"],
+        &[],
+        &["status"],
+    ),
     ("v1", "Endpoints", "endpoints", true, &["ep"], &[], &[]),
-    ("v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], &[], &["status"]),
-    ("v1", "PersistentVolume", "persistentvolumes", false, &["pv"], &[], &["status"]),
+    (
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        true,
+        &["pvc"],
+        &[],
+        &["status"],
+    ),
+    (
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        false,
+        &["pv"],
+        &[],
+        &["status"],
+    ),
     ("v1", "ConfigMap", "configmaps", true, &["cm"], &[], &[]),
     ("v1", "Secret", "secrets", true, &[], &["type"], &[]),
-    ("v1", "Event", "events", true, &["ev"], &[
-        "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-        "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-        "reason", "reportingComponent", "source", "type",
-    ], &[]),
-    ("v1", "ServiceAccount", "serviceaccounts", true, &["sa"], &[], &[]),
-    ("v1", "ResourceQuota", "resourcequotas", true, &["quota"], &[], &["status"]),
-    ("v1", "LimitRange", "limitranges", true, &["limits"], &[], &[]),
-    ("v1", "ReplicationController", "replicationcontrollers", true, &["rc"], &["status.replicas"], &["status", "scale"]),
-    ("apps/v1", "Deployment", "deployments", true, &["deploy"], &[], &["status", "scale"]),
-    ("apps/v1", "ReplicaSet", "replicasets", true, &["rs"], &["status.replicas"], &["status", "scale"]),
-    ("apps/v1", "StatefulSet", "statefulsets", true, &["sts"], &[], &["status", "scale"]),
-    ("apps/v1", "DaemonSet", "daemonsets", true, &["ds"], &[], &["status"]),
-    ("apps/v1", "ControllerRevision", "controllerrevisions", true, &[], &[], &[]),
-    ("batch/v1", "Job", "jobs", true, &[], &["status.successful"], &["status"]),
-    ("batch/v1", "CronJob", "cronjobs", true, &["cj"], &[], &["status"]),
-    ("networking.k8s.io/v1", "Ingress", "ingresses", true, &["ing"], &[], &["status"]),
-    ("networking.k8s.io/v1", "IngressClass", "ingressclasses", false, &[], &[], &[]),
-    ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", true, &["netpol"], &[], &[]),
-    ("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", true, &[], &["addressType"], &[]),
-    ("storage.k8s.io/v1", "StorageClass", "storageclasses", false, &["sc"], &[], &[]),
-    ("storage.k8s.io/v1", "CSIDriver", "csidrivers", false, &[], &[], &[]),
-    ("storage.k8s.io/v1", "CSINode", "csinodes", false, &[], &[], &[]),
-    ("storage.k8s.io/v1", "VolumeAttachment", "volumeattachments", false, &[], &[], &["status"]),
-    ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], &[], &["status"]),
-    ("coordination.k8s.io/v1", "Lease", "leases", true, &[], &[], &[]),
-    ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", true, &["pdb"], &[], &["status"]),
-    ("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", false, &["pc"], &[], &[]),
-    ("node.k8s.io/v1", "RuntimeClass", "runtimeclasses", false, &[], &[], &[]),
-    ("rbac.authorization.k8s.io/v1", "Role", "roles", true, &[], &[], &[]),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", true, &[], &[], &[]),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false, &[], &[], &[]),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], &[], &[]),
-    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false, &[], &[], &[]),
-    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false, &[], &[], &[]),
-    ("apiregistration.k8s.io/v1", "APIService", "apiservices", false, &[], &[], &["status"]),
-    ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], &[], &["status"]),
-    ("metrics.k8s.io/v1beta1", "PodMetrics", "pods", true, &[], &[], &[]),
-    ("metrics.k8s.io/v1beta1", "NodeMetrics", "nodes", false, &[], &[], &[]),
+    (
+        "v1",
+        "Event",
+        "events",
+        true,
+        &["ev"],
+        &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        &[],
+    ),
+    (
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        true,
+        &["sa"],
+        &[],
+        &[],
+    ),
+    (
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        true,
+        &["quota"],
+        &[],
+        &["status"],
+    ),
+    (
+        "v1",
+        "LimitRange",
+        "limitranges",
+        true,
+        &["limits"],
+        &[],
+        &[],
+    ),
+    (
+        "v1",
+        "ReplicationController",
+        "replicationcontrollers",
+        true,
+        &["rc"],
+        &["status.replicas"],
+        &["status", "scale"],
+    ),
+    (
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        true,
+        &["deploy"],
+        &[],
+        &["status", "scale"],
+    ),
+    (
+        "apps/v1",
+        "ReplicaSet",
+        "replicasets",
+        true,
+        &["rs"],
+        &["status.replicas"],
+        &["status", "scale"],
+    ),
+    (
+        "apps/v1",
+        "StatefulSet",
+        "statefulsets",
+        true,
+        &["sts"],
+        &[],
+        &["status", "scale"],
+    ),
+    (
+        "apps/v1",
+        "DaemonSet",
+        "daemonsets",
+        true,
+        &["ds"],
+        &[],
+        &["status"],
+    ),
+    (
+        "apps/v1",
+        "ControllerRevision",
+        "controllerrevisions",
+        true,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "batch/v1",
+        "Job",
+        "jobs",
+        true,
+        &[],
+        &["status.successful"],
+        &["status"],
+    ),
+    (
+        "batch/v1",
+        "CronJob",
+        "cronjobs",
+        true,
+        &["cj"],
+        &[],
+        &["status"],
+    ),
+    (
+        "networking.k8s.io/v1",
+        "Ingress",
+        "ingresses",
+        true,
+        &["ing"],
+        &[],
+        &["status"],
+    ),
+    (
+        "networking.k8s.io/v1",
+        "IngressClass",
+        "ingressclasses",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+        &["netpol"],
+        &[],
+        &[],
+    ),
+    (
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        "endpointslices",
+        true,
+        &[],
+        &["addressType"],
+        &[],
+    ),
+    (
+        "storage.k8s.io/v1",
+        "StorageClass",
+        "storageclasses",
+        false,
+        &["sc"],
+        &[],
+        &[],
+    ),
+    (
+        "storage.k8s.io/v1",
+        "CSIDriver",
+        "csidrivers",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "storage.k8s.io/v1",
+        "CSINode",
+        "csinodes",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "storage.k8s.io/v1",
+        "VolumeAttachment",
+        "volumeattachments",
+        false,
+        &[],
+        &[],
+        &["status"],
+    ),
+    (
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+        &["hpa"],
+        &[],
+        &["status"],
+    ),
+    (
+        "coordination.k8s.io/v1",
+        "Lease",
+        "leases",
+        true,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "policy/v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+        &["pdb"],
+        &[],
+        &["status"],
+    ),
+    (
+        "scheduling.k8s.io/v1",
+        "PriorityClass",
+        "priorityclasses",
+        false,
+        &["pc"],
+        &[],
+        &[],
+    ),
+    (
+        "node.k8s.io/v1",
+        "RuntimeClass",
+        "runtimeclasses",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "Role",
+        "roles",
+        true,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        "MutatingWebhookConfiguration",
+        "mutatingwebhookconfigurations",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "apiregistration.k8s.io/v1",
+        "APIService",
+        "apiservices",
+        false,
+        &[],
+        &[],
+        &["status"],
+    ),
+    (
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        false,
+        &["crd", "crds"],
+        &[],
+        &["status"],
+    ),
+    (
+        "metrics.k8s.io/v1beta1",
+        "PodMetrics",
+        "pods",
+        true,
+        &[],
+        &[],
+        &[],
+    ),
+    (
+        "metrics.k8s.io/v1beta1",
+        "NodeMetrics",
+        "nodes",
+        false,
+        &[],
+        &[],
+        &[],
+    ),
 ];
 
 /// The metrics group (read-only, can be switched off to model a missing metrics-server).
@@ -206,8 +590,13 @@ impl Registry {
             namespaced: true,
             short_names: vec![],
             extra_fields: vec![
-                "regarding.kind".into(), "regarding.namespace".into(), "regarding.name".into(),
-                "regarding.uid".into(), "reason".into(), "reportingController".into(), "type".into(),
+                "regarding.kind".into(),
+                "regarding.namespace".into(),
+                "regarding.name".into(),
+                "regarding.uid".into(),
+                "reason".into(),
+                "reportingController".into(),
+                "type".into(),
             ],
             read_only: true,
             view_of: Some(View::EventsV1),
@@ -224,7 +613,9 @@ impl Registry {
         }
         let id = self.types.len();
         if ty.view_of.is_none() {
-            self.by_kind.entry((ty.group.clone(), ty.kind.clone())).or_insert(id);
+            self.by_kind
+                .entry((ty.group.clone(), ty.kind.clone()))
+                .or_insert(id);
         }
         self.by_path.insert(path, id);
         self.types.push(ty);
@@ -245,13 +636,21 @@ impl Registry {
     /// scenario may use an older apiVersion of a served kind.
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<TypeId> {
         let (group, _) = split_api_version(api_version);
-        self.by_kind.get(&(group.to_string(), kind.to_string())).copied()
+        self.by_kind
+            .get(&(group.to_string(), kind.to_string()))
+            .copied()
     }
 
     /// Finds or registers the type of a scenario object. `crds` are the scenario's
     /// CustomResourceDefinitions (they give plural and scope); without one the plural is
     /// guessed and the scope taken from the object.
-    pub fn ensure_kind(&mut self, api_version: &str, kind: &str, namespaced_hint: bool, crds: &[Value]) -> TypeId {
+    pub fn ensure_kind(
+        &mut self,
+        api_version: &str,
+        kind: &str,
+        namespaced_hint: bool,
+        crds: &[Value],
+    ) -> TypeId {
         if let Some(id) = self.by_kind(api_version, kind) {
             return id;
         }
@@ -268,10 +667,20 @@ impl Registry {
                 crd.pointer("/spec/scope").and_then(Value::as_str) != Some("Cluster"),
                 crd.pointer("/spec/names/shortNames")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             ),
-            None => (pluralize(kind), kind.to_lowercase(), namespaced_hint, vec![]),
+            None => (
+                pluralize(kind),
+                kind.to_lowercase(),
+                namespaced_hint,
+                vec![],
+            ),
         };
         self.add(ResourceType {
             group: group.to_string(),
@@ -296,7 +705,9 @@ impl Registry {
                 continue;
             }
             match out.iter_mut().find(|(g, _)| *g == ty.group) {
-                Some((_, versions)) if !versions.contains(&ty.version) => versions.push(ty.version.clone()),
+                Some((_, versions)) if !versions.contains(&ty.version) => {
+                    versions.push(ty.version.clone())
+                }
                 Some(_) => {}
                 None => out.push((ty.group.clone(), vec![ty.version.clone()])),
             }
@@ -321,7 +732,11 @@ fn pluralize(kind: &str) -> String {
     {
         return format!("{stem}ies");
     }
-    if lower.ends_with('s') || lower.ends_with("sh") || lower.ends_with("ch") || lower.ends_with('x') {
+    if lower.ends_with('s')
+        || lower.ends_with("sh")
+        || lower.ends_with("ch")
+        || lower.ends_with('x')
+    {
         return format!("{lower}es");
     }
     format!("{lower}s")
@@ -333,7 +748,12 @@ mod tests {
 
     #[test]
     fn plurals() {
-        for (kind, plural) in [("Policy", "policies"), ("Gateway", "gateways"), ("Ingress", "ingresses"), ("Widget", "widgets")] {
+        for (kind, plural) in [
+            ("Policy", "policies"),
+            ("Gateway", "gateways"),
+            ("Ingress", "ingresses"),
+            ("Widget", "widgets"),
+        ] {
             assert_eq!(pluralize(kind), plural);
         }
     }
@@ -341,7 +761,10 @@ mod tests {
     #[test]
     fn lookups() {
         let r = Registry::builtin();
-        let pods = r.by_path("", "v1", "pods").and_then(|id| r.get(id)).map(|t| t.kind.clone());
+        let pods = r
+            .by_path("", "v1", "pods")
+            .and_then(|id| r.get(id))
+            .map(|t| t.kind.clone());
         assert_eq!(pods.as_deref(), Some("Pod"));
         assert!(r.by_path("apps", "v1", "deployments").is_some());
         assert!(r.by_path("apps", "v2", "deployments").is_none());

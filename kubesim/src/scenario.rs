@@ -35,7 +35,11 @@ pub struct LogFile {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// The container restarts: `restartCount` + 1, `lastState.terminated` refreshed.
-    Restart { namespace: String, pod: String, container: String },
+    Restart {
+        namespace: String,
+        pod: String,
+        container: String,
+    },
     /// An event happens again: `count` + 1, `lastTimestamp` now.
     RepeatEvent { namespace: String, event: String },
     /// The kubelet stops posting status: conditions Unknown, unreachable taints.
@@ -51,7 +55,12 @@ pub enum Action {
         patch: Value,
     },
     /// A line appended to a container's current log.
-    AppendLog { namespace: String, pod: String, container: String, line: String },
+    AppendLog {
+        namespace: String,
+        pod: String,
+        container: String,
+        line: String,
+    },
 }
 
 /// One timeline rule: `after` fires once, `every` fires repeatedly (durations like "30s").
@@ -107,19 +116,38 @@ pub fn load_builtin(name: &str) -> Result<Scenario, SimError> {
 
 /// Loads a scenario folder from disk (its name is the folder name).
 pub fn load_dir(dir: &Path) -> Result<Scenario, SimError> {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("scenario").to_string();
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("scenario")
+        .to_string();
     let mut files = Vec::new();
-    let read_dir = |d: &Path| std::fs::read_dir(d).map_err(|source| SimError::Io { path: d.display().to_string(), source });
+    let read_dir = |d: &Path| {
+        std::fs::read_dir(d).map_err(|source| SimError::Io {
+            path: d.display().to_string(),
+            source,
+        })
+    };
     let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in read_dir(&d)? {
-            let entry = entry.map_err(|source| SimError::Io { path: d.display().to_string(), source })?;
+            let entry = entry.map_err(|source| SimError::Io {
+                path: d.display().to_string(),
+                source,
+            })?;
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
-                let data = std::fs::read(&path).map_err(|source| SimError::Io { path: path.display().to_string(), source })?;
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let data = std::fs::read(&path).map_err(|source| SimError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
                 files.push((rel, data));
             }
         }
@@ -128,27 +156,51 @@ pub fn load_dir(dir: &Path) -> Result<Scenario, SimError> {
 }
 
 fn parse(name: &str, files: Vec<(String, Vec<u8>)>) -> Result<Scenario, SimError> {
-    let err = |file: &str, message: String| SimError::Scenario { scenario: name.to_string(), file: file.to_string(), message };
-    let mut scenario = Scenario { name: name.to_string(), ..Scenario::default() };
+    let err = |file: &str, message: String| SimError::Scenario {
+        scenario: name.to_string(),
+        file: file.to_string(),
+        message,
+    };
+    let mut scenario = Scenario {
+        name: name.to_string(),
+        ..Scenario::default()
+    };
     for (file, data) in files {
         let text = String::from_utf8(data).map_err(|e| err(&file, e.to_string()))?;
         match file.as_str() {
             "objects.json" | "objects.yaml" | "objects.yml" => {
-                scenario.objects.extend(parse_list(&file, &text).map_err(|m| err(&file, m))?);
+                scenario
+                    .objects
+                    .extend(parse_list(&file, &text).map_err(|m| err(&file, m))?);
             }
-            "events.json" | "events.yaml" => scenario.events = parse_list(&file, &text).map_err(|m| err(&file, m))?,
-            "metrics.json" | "metrics.yaml" => scenario.metrics = parse_list(&file, &text).map_err(|m| err(&file, m))?,
+            "events.json" | "events.yaml" => {
+                scenario.events = parse_list(&file, &text).map_err(|m| err(&file, m))?
+            }
+            "metrics.json" | "metrics.yaml" => {
+                scenario.metrics = parse_list(&file, &text).map_err(|m| err(&file, m))?
+            }
             "timeline.json" => {
-                scenario.timeline = serde_json::from_str(&text).map_err(|e| err(&file, e.to_string()))?;
+                scenario.timeline =
+                    serde_json::from_str(&text).map_err(|e| err(&file, e.to_string()))?;
             }
             "expected.yaml" => {
-                let doc: Value = serde_saphyr::from_str(&text).map_err(|e| err(&file, e.to_string()))?;
-                scenario.summary = doc.get("question").and_then(Value::as_str).unwrap_or_default().trim().to_string();
+                let doc: Value =
+                    serde_saphyr::from_str(&text).map_err(|e| err(&file, e.to_string()))?;
+                scenario.summary = doc
+                    .get("question")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
             }
             _ => {
                 if let Some(log) = file.strip_prefix("logs/") {
                     scenario.logs.push(parse_log_name(log, text).ok_or_else(|| {
-                        err(&file, "log files are named <namespace>__<pod>__<container>[_previous].log".into())
+                        err(
+                            &file,
+                            "log files are named <namespace>__<pod>__<container>[_previous].log"
+                                .into(),
+                        )
                     })?);
                 }
             }
@@ -156,11 +208,19 @@ fn parse(name: &str, files: Vec<(String, Vec<u8>)>) -> Result<Scenario, SimError
     }
     for (i, object) in scenario.objects.iter().enumerate() {
         for field in ["apiVersion", "kind"] {
-            if object.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+            if object
+                .get(field)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 return Err(err("objects", format!("item {i} has no {field}")));
             }
         }
-        if object.pointer("/metadata/name").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return Err(err("objects", format!("item {i} has no metadata.name")));
         }
     }
@@ -179,7 +239,12 @@ fn parse_list(file: &str, text: &str) -> Result<Vec<Value>, String> {
         match doc {
             Value::Array(list) => items.extend(list),
             Value::Object(ref map) if map.contains_key("items") => {
-                items.extend(map.get("items").and_then(Value::as_array).cloned().unwrap_or_default());
+                items.extend(
+                    map.get("items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                );
             }
             Value::Null => {}
             other => items.push(other),
@@ -199,12 +264,20 @@ fn parse_log_name(file: &str, text: String) -> Option<LogFile> {
     if parts.next().is_some() {
         return None;
     }
-    Some(LogFile { namespace: namespace.into(), pod: pod.into(), container: container.into(), previous, text })
+    Some(LogFile {
+        namespace: namespace.into(),
+        pod: pod.into(),
+        container: container.into(),
+        previous,
+        text,
+    })
 }
 
 /// A generated cluster of `nodes` nodes and `pods` running pods in namespace `scale`.
 pub fn scale(nodes: usize, pods: usize) -> Scenario {
-    let mut objects = vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "scale"}, "status": {"phase": "Active"}})];
+    let mut objects = vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "scale"}, "status": {"phase": "Active"}}),
+    ];
     let nodes = nodes.max(1);
     for n in 0..nodes {
         objects.push(json!({
@@ -250,7 +323,12 @@ pub fn scale(nodes: usize, pods: usize) -> Scenario {
             }
         }));
     }
-    Scenario { name: "scale".into(), summary: format!("{nodes} nodes, {pods} pods"), objects, ..Scenario::default() }
+    Scenario {
+        name: "scale".into(),
+        summary: format!("{nodes} nodes, {pods} pods"),
+        objects,
+        ..Scenario::default()
+    }
 }
 
 #[cfg(test)]
@@ -260,9 +338,25 @@ mod tests {
     #[test]
     fn library_parses() {
         let names = builtin_names();
-        for required in ["crashloop", "imagepull", "oomkilled", "pending-resources", "pending-selector", "readiness-probe",
-            "liveness-probe", "job-backoff", "service-no-endpoints", "pvc-pending", "node-notready", "config-missing-key", "healthy"] {
-            assert!(names.iter().any(|n| n == required), "missing scenario {required}");
+        for required in [
+            "crashloop",
+            "imagepull",
+            "oomkilled",
+            "pending-resources",
+            "pending-selector",
+            "readiness-probe",
+            "liveness-probe",
+            "job-backoff",
+            "service-no-endpoints",
+            "pvc-pending",
+            "node-notready",
+            "config-missing-key",
+            "healthy",
+        ] {
+            assert!(
+                names.iter().any(|n| n == required),
+                "missing scenario {required}"
+            );
         }
         for name in names.iter().map(String::as_str).chain([BASE]) {
             let s = load_builtin(name).unwrap_or_else(|e| panic!("{e}"));
@@ -272,14 +366,22 @@ mod tests {
 
     #[test]
     fn log_names() {
-        let log = parse_log_name("shop__web-1__app_previous.log", String::new()).map(|l| (l.namespace, l.pod, l.container, l.previous));
-        assert_eq!(log, Some(("shop".into(), "web-1".into(), "app".into(), true)));
+        let log = parse_log_name("shop__web-1__app_previous.log", String::new())
+            .map(|l| (l.namespace, l.pod, l.container, l.previous));
+        assert_eq!(
+            log,
+            Some(("shop".into(), "web-1".into(), "app".into(), true))
+        );
         assert!(parse_log_name("bad.log", String::new()).is_none());
     }
 
     #[test]
     fn yaml_lists() {
-        let items = parse_list("objects.yaml", "kind: List\nitems:\n- kind: A\n---\nkind: B\n").unwrap_or_default();
+        let items = parse_list(
+            "objects.yaml",
+            "kind: List\nitems:\n- kind: A\n---\nkind: B\n",
+        )
+        .unwrap_or_default();
         assert_eq!(items.len(), 2);
     }
 }

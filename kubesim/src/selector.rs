@@ -66,16 +66,42 @@ fn lex(input: &str) -> Vec<Token> {
         let c = chars[i];
         match c {
             ' ' | '\t' | '\n' | '\r' => i += 1,
-            '(' => { tokens.push(Token::Open); i += 1; }
-            ')' => { tokens.push(Token::Close); i += 1; }
-            ',' => { tokens.push(Token::Comma); i += 1; }
-            '!' if chars.get(i + 1) == Some(&'=') => { tokens.push(Token::NotEq); i += 2; }
-            '!' => { tokens.push(Token::Not); i += 1; }
-            '=' if chars.get(i + 1) == Some(&'=') => { tokens.push(Token::DoubleEq); i += 2; }
-            '=' => { tokens.push(Token::Eq); i += 1; }
+            '(' => {
+                tokens.push(Token::Open);
+                i += 1;
+            }
+            ')' => {
+                tokens.push(Token::Close);
+                i += 1;
+            }
+            ',' => {
+                tokens.push(Token::Comma);
+                i += 1;
+            }
+            '!' if chars.get(i + 1) == Some(&'=') => {
+                tokens.push(Token::NotEq);
+                i += 2;
+            }
+            '!' => {
+                tokens.push(Token::Not);
+                i += 1;
+            }
+            '=' if chars.get(i + 1) == Some(&'=') => {
+                tokens.push(Token::DoubleEq);
+                i += 2;
+            }
+            '=' => {
+                tokens.push(Token::Eq);
+                i += 1;
+            }
             _ => {
                 let start = i;
-                while i < chars.len() && !matches!(chars[i], ' ' | '\t' | '\n' | '\r' | '(' | ')' | ',' | '!' | '=') {
+                while i < chars.len()
+                    && !matches!(
+                        chars[i],
+                        ' ' | '\t' | '\n' | '\r' | '(' | ')' | ',' | '!' | '='
+                    )
+                {
                     i += 1;
                 }
                 let word: String = chars[start..i].iter().collect();
@@ -92,13 +118,18 @@ fn lex(input: &str) -> Vec<Token> {
 }
 
 fn requirement_error(found: &Token, expected: &str) -> String {
-    format!("unable to parse requirement: found '{}', expected: {expected}", found.describe())
+    format!(
+        "unable to parse requirement: found '{}', expected: {expected}",
+        found.describe()
+    )
 }
 
 fn valid_label_value(value: &str) -> bool {
     value.is_empty()
         || (value.len() <= 63
-            && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && value.starts_with(|c: char| c.is_ascii_alphanumeric())
             && value.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
@@ -115,7 +146,11 @@ fn check_value(key: &str, value: &str) -> Result<(), String> {
 
 fn check_key(key: &str) -> Result<(), String> {
     let name = key.rsplit('/').next().unwrap_or(key);
-    if !name.is_empty() && name.len() <= 63 && valid_label_value(name) && key.matches('/').count() <= 1 {
+    if !name.is_empty()
+        && name.len() <= 63
+        && valid_label_value(name)
+        && key.matches('/').count() <= 1
+    {
         Ok(())
     } else {
         Err(format!(
@@ -152,12 +187,19 @@ impl LabelSelector {
                         let eq = tokens[pos] != Token::NotEq;
                         pos += 1;
                         let value = match &tokens[pos] {
-                            Token::Ident(v) => { pos += 1; v.clone() }
+                            Token::Ident(v) => {
+                                pos += 1;
+                                v.clone()
+                            }
                             Token::Comma | Token::End => String::new(),
                             other => return Err(requirement_error(other, "identifier")),
                         };
                         check_value(&key, &value)?;
-                        if eq { LabelOp::Eq(value) } else { LabelOp::NotEq(value) }
+                        if eq {
+                            LabelOp::Eq(value)
+                        } else {
+                            LabelOp::NotEq(value)
+                        }
                     }
                     Token::In | Token::NotIn => {
                         let is_in = tokens[pos] == Token::In;
@@ -169,20 +211,33 @@ impl LabelSelector {
                         let mut values = Vec::new();
                         loop {
                             match &tokens[pos] {
-                                Token::Ident(v) => { check_value(&key, v)?; values.push(v.clone()); pos += 1; }
+                                Token::Ident(v) => {
+                                    check_value(&key, v)?;
+                                    values.push(v.clone());
+                                    pos += 1;
+                                }
                                 Token::Close if values.is_empty() => {}
                                 other => return Err(requirement_error(other, "identifier")),
                             }
                             match &tokens[pos] {
                                 Token::Comma => pos += 1,
-                                Token::Close => { pos += 1; break; }
+                                Token::Close => {
+                                    pos += 1;
+                                    break;
+                                }
                                 other => return Err(requirement_error(other, "',' or ')'")),
                             }
                         }
                         if values.is_empty() {
-                            return Err(format!("unable to parse requirement: values: Invalid value: \"{key}\": for 'in', 'notin' operators, values set can't be empty"));
+                            return Err(format!(
+                                "unable to parse requirement: values: Invalid value: \"{key}\": for 'in', 'notin' operators, values set can't be empty"
+                            ));
                         }
-                        if is_in { LabelOp::In(values) } else { LabelOp::NotIn(values) }
+                        if is_in {
+                            LabelOp::In(values)
+                        } else {
+                            LabelOp::NotIn(values)
+                        }
                     }
                     other => {
                         return Err(requirement_error(other, "'=', '!=', '==', 'in', notin'"));
@@ -225,7 +280,12 @@ impl LabelSelector {
         LabelSelector {
             requirements: labels
                 .iter()
-                .map(|(k, v)| (k.clone(), LabelOp::Eq(v.as_str().unwrap_or_default().to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        LabelOp::Eq(v.as_str().unwrap_or_default().to_string()),
+                    )
+                })
                 .collect(),
         }
     }
@@ -248,7 +308,9 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(format!("invalid selector: '{input}'; can't understand '{part}'"));
+                return Err(format!(
+                    "invalid selector: '{input}'; can't understand '{part}'"
+                ));
             };
             let field = field.trim();
             if !ty.supports_field(field) {
@@ -264,7 +326,9 @@ impl FieldSelector {
     }
 
     pub fn matches(&self, object: &Value) -> bool {
-        self.terms.iter().all(|(field, equal, value)| (field_value(object, field) == *value) == *equal)
+        self.terms
+            .iter()
+            .all(|(field, equal, value)| (field_value(object, field) == *value) == *equal)
     }
 }
 
@@ -297,10 +361,21 @@ mod tests {
     fn label_selectors() {
         let obj = json!({"metadata": {"labels": {"app": "web", "tier": "front"}}});
         let cases = [
-            ("", true), ("app=web", true), ("app==web", true), ("app!=web", false), ("app=db", false),
-            ("app in (web,db)", true), ("app notin (web)", false), ("app", true), ("!app", false),
-            ("!missing", true), ("missing", false), ("app=web,tier=front", true), ("app=web,tier=back", false),
-            ("missing!=x", true), ("missing notin (x)", true),
+            ("", true),
+            ("app=web", true),
+            ("app==web", true),
+            ("app!=web", false),
+            ("app=db", false),
+            ("app in (web,db)", true),
+            ("app notin (web)", false),
+            ("app", true),
+            ("!app", false),
+            ("!missing", true),
+            ("missing", false),
+            ("app=web,tier=front", true),
+            ("app=web,tier=back", false),
+            ("missing!=x", true),
+            ("missing notin (x)", true),
         ];
         for (sel, want) in cases {
             let parsed = LabelSelector::parse(sel).unwrap_or_else(|e| panic!("{sel}: {e}"));
@@ -311,11 +386,23 @@ mod tests {
     #[test]
     fn malformed_label_selectors() {
         for (sel, msg) in [
-            ("app in (a", "unable to parse requirement: found '', expected: ',' or ')'"),
+            (
+                "app in (a",
+                "unable to parse requirement: found '', expected: ',' or ')'",
+            ),
             ("app=", ""),
-            ("=x", "unable to parse requirement: found '=', expected: identifier"),
-            ("app in a", "unable to parse requirement: found 'a', expected: '('"),
-            ("a b", "unable to parse requirement: found 'b', expected: '=', '!=', '==', 'in', notin'"),
+            (
+                "=x",
+                "unable to parse requirement: found '=', expected: identifier",
+            ),
+            (
+                "app in a",
+                "unable to parse requirement: found 'a', expected: '('",
+            ),
+            (
+                "a b",
+                "unable to parse requirement: found 'b', expected: '=', '!=', '==', 'in', notin'",
+            ),
         ] {
             match LabelSelector::parse(sel) {
                 Ok(_) => assert!(msg.is_empty(), "{sel} should fail"),
@@ -327,12 +414,27 @@ mod tests {
     #[test]
     fn field_selectors() {
         let registry = crate::resources::Registry::builtin();
-        let pods = registry.by_path("", "v1", "pods").and_then(|id| registry.get(id)).cloned().unwrap_or_else(|| panic!("pods"));
+        let pods = registry
+            .by_path("", "v1", "pods")
+            .and_then(|id| registry.get(id))
+            .cloned()
+            .unwrap_or_else(|| panic!("pods"));
         let pod = json!({"metadata": {"name": "p", "namespace": "n"}, "spec": {"nodeName": "w1"}, "status": {"phase": "Running"}});
-        for (sel, want) in [("metadata.name=p", true), ("spec.nodeName!=w1", false), ("status.phase==Running,metadata.namespace=n", true)] {
-            assert_eq!(FieldSelector::parse(sel, &pods).map(|s| s.matches(&pod)), Ok(want), "{sel}");
+        for (sel, want) in [
+            ("metadata.name=p", true),
+            ("spec.nodeName!=w1", false),
+            ("status.phase==Running,metadata.namespace=n", true),
+        ] {
+            assert_eq!(
+                FieldSelector::parse(sel, &pods).map(|s| s.matches(&pod)),
+                Ok(want),
+                "{sel}"
+            );
         }
-        assert_eq!(FieldSelector::parse("spec.foo=x", &pods), Err("field label not supported: spec.foo".into()));
+        assert_eq!(
+            FieldSelector::parse("spec.foo=x", &pods),
+            Err("field label not supported: spec.foo".into())
+        );
         assert!(FieldSelector::parse("nonsense", &pods).is_err());
     }
 }

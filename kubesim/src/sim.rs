@@ -19,7 +19,10 @@ use crate::error::{ApiError, SimError};
 use crate::resources::{Registry, ResourceType, TypeId};
 use crate::scenario::{self, Action, Rule, Scenario};
 use crate::store::{DEFAULT_WINDOW, Store};
-use crate::time::{expand_placeholder, expand_placeholders, now, now_rfc3339, parse_duration, parse_rfc3339, rfc3339};
+use crate::time::{
+    expand_placeholder, expand_placeholders, now, now_rfc3339, parse_duration, parse_rfc3339,
+    rfc3339,
+};
 
 /// The user named in 403 messages unless configured otherwise.
 pub const DEFAULT_USER: &str = "system:serviceaccount:acorn:acorn-agent";
@@ -43,7 +46,9 @@ impl std::str::FromStr for MetricsMode {
             "available" => Ok(MetricsMode::Available),
             "absent" => Ok(MetricsMode::Absent),
             "unavailable" => Ok(MetricsMode::Unavailable),
-            _ => Err(format!("metrics mode must be available, absent or unavailable, not {s:?}")),
+            _ => Err(format!(
+                "metrics mode must be available, absent or unavailable, not {s:?}"
+            )),
         }
     }
 }
@@ -71,14 +76,26 @@ impl std::str::FromStr for DenyRule {
     fn from_str(s: &str) -> Result<Self, String> {
         let mut parts = s.split(':');
         let verbs = parts.next().unwrap_or_default();
-        let resource = parts.next().filter(|r| !r.is_empty()).ok_or_else(|| format!("deny rule {s:?}: expected VERBS:RESOURCE[:NAMESPACE]"))?;
+        let resource = parts
+            .next()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| format!("deny rule {s:?}: expected VERBS:RESOURCE[:NAMESPACE]"))?;
         let namespace = parts.next().map(str::to_string);
         let (resource, group) = match resource.split_once('.') {
             Some((plural, group)) => (plural.to_string(), Some(group.to_string())),
             None => (resource.to_string(), None),
         };
-        let verbs = if verbs == "*" { vec![] } else { verbs.split(',').map(str::to_string).collect() };
-        Ok(DenyRule { verbs, resource, group, namespace })
+        let verbs = if verbs == "*" {
+            vec![]
+        } else {
+            verbs.split(',').map(str::to_string).collect()
+        };
+        Ok(DenyRule {
+            verbs,
+            resource,
+            group,
+            namespace,
+        })
     }
 }
 
@@ -189,8 +206,14 @@ impl Sim {
     /// Loads the configured scenarios into a fresh store.
     pub fn load(config: &Config) -> Result<Sim, SimError> {
         let mut scenarios = vec![scenario::load_builtin(scenario::BASE)?];
-        let all = config.scenarios.is_empty() && config.scenario_dirs.is_empty() && config.scale.is_none();
-        let names = if all { scenario::builtin_names() } else { config.scenarios.clone() };
+        let all = config.scenarios.is_empty()
+            && config.scenario_dirs.is_empty()
+            && config.scale.is_none();
+        let names = if all {
+            scenario::builtin_names()
+        } else {
+            config.scenarios.clone()
+        };
         for name in &names {
             scenarios.push(scenario::load_builtin(name)?);
         }
@@ -206,7 +229,12 @@ impl Sim {
     pub fn from_scenarios(mut scenarios: Vec<Scenario>, config: &Config) -> Result<Sim, SimError> {
         let base = now();
         for s in &mut scenarios {
-            for v in s.objects.iter_mut().chain(s.events.iter_mut()).chain(s.metrics.iter_mut()) {
+            for v in s
+                .objects
+                .iter_mut()
+                .chain(s.events.iter_mut())
+                .chain(s.metrics.iter_mut())
+            {
                 expand_placeholders(v, base);
             }
         }
@@ -217,9 +245,17 @@ impl Sim {
             .cloned()
             .collect();
         let mut registry = Registry::builtin();
-        for object in scenarios.iter().flat_map(|s| s.objects.iter().chain(s.metrics.iter())) {
+        for object in scenarios
+            .iter()
+            .flat_map(|s| s.objects.iter().chain(s.metrics.iter()))
+        {
             let text = |f: &str| object.get(f).and_then(Value::as_str).unwrap_or_default();
-            registry.ensure_kind(text("apiVersion"), text("kind"), object.pointer("/metadata/namespace").is_some(), &crds);
+            registry.ensure_kind(
+                text("apiVersion"),
+                text("kind"),
+                object.pointer("/metadata/namespace").is_some(),
+                &crds,
+            );
         }
         let registry = Arc::new(registry);
         let store = Store::new(registry.clone(), config.window);
@@ -232,7 +268,12 @@ impl Sim {
         let ns_id = registry.by_kind("v1", "Namespace");
         let mut referenced = BTreeSet::new();
         for s in &scenarios {
-            for o in s.objects.iter().chain(s.events.iter()).chain(s.metrics.iter()) {
+            for o in s
+                .objects
+                .iter()
+                .chain(s.events.iter())
+                .chain(s.metrics.iter())
+            {
                 if let Some(ns) = o.pointer("/metadata/namespace").and_then(Value::as_str) {
                     referenced.insert(ns.to_string());
                 }
@@ -244,7 +285,11 @@ impl Sim {
         let mut rest: Vec<Value> = Vec::new();
         for s in &mut scenarios {
             for o in std::mem::take(&mut s.objects) {
-                if kind_id(&o) == ns_id { namespaces.push(o) } else { rest.push(o) }
+                if kind_id(&o) == ns_id {
+                    namespaces.push(o)
+                } else {
+                    rest.push(o)
+                }
             }
             rest.append(&mut s.events);
             rest.append(&mut s.metrics);
@@ -273,14 +318,34 @@ impl Sim {
         let mut logs: HashMap<LogKey, Vec<LogLine>> = HashMap::new();
         for s in &scenarios {
             for log in &s.logs {
-                let end = if log.previous { base - time::Duration::seconds(45) } else { base };
-                logs.insert((log.namespace.clone(), log.pod.clone(), log.container.clone(), log.previous), parse_log(&log.text, end, base));
+                let end = if log.previous {
+                    base - time::Duration::seconds(45)
+                } else {
+                    base
+                };
+                logs.insert(
+                    (
+                        log.namespace.clone(),
+                        log.pod.clone(),
+                        log.container.clone(),
+                        log.previous,
+                    ),
+                    parse_log(&log.text, end, base),
+                );
             }
         }
-        let rules = scenarios.iter().flat_map(|s| s.timeline.iter().cloned()).map(|r| (r, 0)).collect();
+        let rules = scenarios
+            .iter()
+            .flat_map(|s| s.timeline.iter().cloned())
+            .map(|r| (r, 0))
+            .collect();
         Ok(Sim {
             store,
-            scenario_names: scenarios.iter().map(|s| s.name.clone()).filter(|n| n != scenario::BASE).collect(),
+            scenario_names: scenarios
+                .iter()
+                .map(|s| s.name.clone())
+                .filter(|n| n != scenario::BASE)
+                .collect(),
             logs: Mutex::new(logs),
             log_tx: broadcast::channel(1024).0,
             faults: Mutex::new(Faults::default()),
@@ -288,7 +353,11 @@ impl Sim {
             user: config.user.clone(),
             metrics: Mutex::new(config.metrics),
             drops: watch::channel((0, false)).0,
-            timeline: Mutex::new(Timeline { rules, started: Instant::now(), advanced: 0.0 }),
+            timeline: Mutex::new(Timeline {
+                rules,
+                started: Instant::now(),
+                advanced: 0.0,
+            }),
             time_scale: config.time_scale,
             bookmark_interval: config.bookmark_interval,
             requests: Mutex::new(HashMap::new()),
@@ -329,8 +398,14 @@ impl Sim {
     pub fn take_failure(&self, method: &str, path: &str) -> Option<ApiError> {
         let mut faults = lock(&self.faults);
         let rule = faults.fail.as_mut()?;
-        if rule.path_contains.as_deref().is_some_and(|p| !path.contains(p))
-            || rule.method.as_deref().is_some_and(|m| !m.eq_ignore_ascii_case(method))
+        if rule
+            .path_contains
+            .as_deref()
+            .is_some_and(|p| !path.contains(p))
+            || rule
+                .method
+                .as_deref()
+                .is_some_and(|m| !m.eq_ignore_ascii_case(method))
         {
             return None;
         }
@@ -382,7 +457,14 @@ impl Sim {
     }
 
     /// 403 when a deny rule matches (`sub` is the subresource, `name` the object, if any).
-    pub fn authorize(&self, verb: &str, ty: &ResourceType, sub: Option<&str>, namespace: Option<&str>, name: Option<&str>) -> Result<(), ApiError> {
+    pub fn authorize(
+        &self,
+        verb: &str,
+        ty: &ResourceType,
+        sub: Option<&str>,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<(), ApiError> {
         let resource = match sub {
             Some(sub) => format!("{}/{sub}", ty.plural),
             None => ty.plural.clone(),
@@ -390,8 +472,14 @@ impl Sim {
         let denied = lock(&self.deny).iter().any(|rule| {
             (rule.verbs.is_empty() || rule.verbs.iter().any(|v| v == verb || v == "*"))
                 && (rule.resource == "*" || rule.resource == resource)
-                && rule.group.as_deref().is_none_or(|g| g == ty.group || g == "*")
-                && rule.namespace.as_deref().is_none_or(|ns| Some(ns) == namespace)
+                && rule
+                    .group
+                    .as_deref()
+                    .is_none_or(|g| g == ty.group || g == "*")
+                && rule
+                    .namespace
+                    .as_deref()
+                    .is_none_or(|ns| Some(ns) == namespace)
         });
         if !denied {
             return Ok(());
@@ -407,7 +495,10 @@ impl Sim {
         let mut error = ApiError::new(
             403,
             "Forbidden",
-            format!("{subject} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{}\" {scope}", self.user, ty.group),
+            format!(
+                "{subject} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{}\" {scope}",
+                self.user, ty.group
+            ),
         );
         let mut details = json!({"kind": ty.plural});
         if let Some(name) = name {
@@ -421,7 +512,13 @@ impl Sim {
     }
 
     /// `SelfSubjectAccessReview`: would this request be allowed?
-    pub fn allowed(&self, verb: &str, ty: &ResourceType, sub: Option<&str>, namespace: Option<&str>) -> bool {
+    pub fn allowed(
+        &self,
+        verb: &str,
+        ty: &ResourceType,
+        sub: Option<&str>,
+        namespace: Option<&str>,
+    ) -> bool {
         self.authorize(verb, ty, sub, namespace, None).is_ok()
     }
 
@@ -431,8 +528,21 @@ impl Sim {
 
     // --- logs ----------------------------------------------------------------------------
 
-    pub fn log_lines(&self, namespace: &str, pod: &str, container: &str, previous: bool) -> Option<Vec<LogLine>> {
-        lock(&self.logs).get(&(namespace.to_string(), pod.to_string(), container.to_string(), previous)).cloned()
+    pub fn log_lines(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Option<Vec<LogLine>> {
+        lock(&self.logs)
+            .get(&(
+                namespace.to_string(),
+                pod.to_string(),
+                container.to_string(),
+                previous,
+            ))
+            .cloned()
     }
 
     pub fn follow_logs(&self) -> broadcast::Receiver<((String, String, String, bool), LogLine)> {
@@ -441,9 +551,20 @@ impl Sim {
 
     /// Appends a line to a container's current log (followers see it).
     pub fn append_log(&self, namespace: &str, pod: &str, container: &str, text: &str) {
-        let key = (namespace.to_string(), pod.to_string(), container.to_string(), false);
-        let line = LogLine { time: now(), text: text.to_string() };
-        lock(&self.logs).entry(key.clone()).or_default().push(line.clone());
+        let key = (
+            namespace.to_string(),
+            pod.to_string(),
+            container.to_string(),
+            false,
+        );
+        let line = LogLine {
+            time: now(),
+            text: text.to_string(),
+        };
+        lock(&self.logs)
+            .entry(key.clone())
+            .or_default()
+            .push(line.clone());
         let _ = self.log_tx.send((key, line));
     }
 
@@ -459,14 +580,23 @@ impl Sim {
     pub fn tick(&self) {
         let due: Vec<Action> = {
             let mut timeline = lock(&self.timeline);
-            let elapsed = timeline.started.elapsed().as_secs_f64() * self.time_scale + timeline.advanced;
+            let elapsed =
+                timeline.started.elapsed().as_secs_f64() * self.time_scale + timeline.advanced;
             let mut due = Vec::new();
             for (rule, fired) in timeline.rules.iter_mut() {
-                let secs = |s: &Option<String>| s.as_deref().and_then(parse_duration).map(|d| d.as_seconds_f64());
+                let secs = |s: &Option<String>| {
+                    s.as_deref()
+                        .and_then(parse_duration)
+                        .map(|d| d.as_seconds_f64())
+                };
                 let after = secs(&rule.after).unwrap_or(0.0);
                 let want = match secs(&rule.every) {
                     Some(every) if every > 0.0 => {
-                        if elapsed < after { 0 } else { ((elapsed - after) / every).floor() as u64 }
+                        if elapsed < after {
+                            0
+                        } else {
+                            ((elapsed - after) / every).floor() as u64
+                        }
                     }
                     _ => u64::from(elapsed >= after && rule.after.is_some()),
                 };
@@ -486,24 +616,45 @@ impl Sim {
     }
 
     fn type_id(&self, api_version: &str, kind: &str) -> Result<TypeId, ApiError> {
-        self.registry().by_kind(api_version, kind).ok_or_else(ApiError::path_not_found)
+        self.registry()
+            .by_kind(api_version, kind)
+            .ok_or_else(ApiError::path_not_found)
     }
 
     fn apply(&self, action: &Action) -> Result<(), ApiError> {
         let stamp = now_rfc3339();
         match action {
-            Action::Restart { namespace, pod, container } => {
+            Action::Restart {
+                namespace,
+                pod,
+                container,
+            } => {
                 let id = self.type_id("v1", "Pod")?;
                 self.store.update(id, namespace, pod, |current| {
                     let mut pod = current.clone();
-                    if let Some(statuses) = pod.pointer_mut("/status/containerStatuses").and_then(Value::as_array_mut) {
-                        for status in statuses.iter_mut().filter(|s| s.get("name").and_then(Value::as_str) == Some(container)) {
-                            let count = status.get("restartCount").and_then(Value::as_i64).unwrap_or(0);
+                    if let Some(statuses) = pod
+                        .pointer_mut("/status/containerStatuses")
+                        .and_then(Value::as_array_mut)
+                    {
+                        for status in statuses
+                            .iter_mut()
+                            .filter(|s| s.get("name").and_then(Value::as_str) == Some(container))
+                        {
+                            let count = status
+                                .get("restartCount")
+                                .and_then(Value::as_i64)
+                                .unwrap_or(0);
                             set(status, "restartCount", json!(count.saturating_add(1)));
-                            if let Some(terminated) = status.pointer_mut("/lastState/terminated").and_then(Value::as_object_mut) {
+                            if let Some(terminated) = status
+                                .pointer_mut("/lastState/terminated")
+                                .and_then(Value::as_object_mut)
+                            {
                                 terminated.insert("finishedAt".into(), json!(stamp));
                             }
-                            if let Some(running) = status.pointer_mut("/state/running").and_then(Value::as_object_mut) {
+                            if let Some(running) = status
+                                .pointer_mut("/state/running")
+                                .and_then(Value::as_object_mut)
+                            {
                                 running.insert("startedAt".into(), json!(stamp));
                             }
                         }
@@ -546,7 +697,13 @@ impl Sim {
                     Ok(n)
                 })?;
             }
-            Action::MergePatch { api_version, kind, namespace, name, patch } => {
+            Action::MergePatch {
+                api_version,
+                kind,
+                namespace,
+                name,
+                patch,
+            } => {
                 let id = self.type_id(api_version, kind)?;
                 let mut patch = patch.clone();
                 expand_placeholders(&mut patch, now());
@@ -556,7 +713,12 @@ impl Sim {
                     Ok(next)
                 })?;
             }
-            Action::AppendLog { namespace, pod, container, line } => self.append_log(namespace, pod, container, line),
+            Action::AppendLog {
+                namespace,
+                pod,
+                container,
+                line,
+            } => self.append_log(namespace, pod, container, line),
         }
         Ok(())
     }
@@ -580,14 +742,26 @@ fn parse_log(text: &str, end: OffsetDateTime, base: OffsetDateTime) -> Vec<LogLi
             let synthetic = end - time::Duration::seconds(count - 1 - i as i64);
             match line.split_once(' ') {
                 Some((first, rest)) => {
-                    let stamped = parse_rfc3339(first)
-                        .or_else(|| expand_placeholder(first, base).as_deref().and_then(parse_rfc3339));
+                    let stamped = parse_rfc3339(first).or_else(|| {
+                        expand_placeholder(first, base)
+                            .as_deref()
+                            .and_then(parse_rfc3339)
+                    });
                     match stamped {
-                        Some(time) => LogLine { time, text: rest.to_string() },
-                        None => LogLine { time: synthetic, text: line.to_string() },
+                        Some(time) => LogLine {
+                            time,
+                            text: rest.to_string(),
+                        },
+                        None => LogLine {
+                            time: synthetic,
+                            text: line.to_string(),
+                        },
                     }
                 }
-                None => LogLine { time: synthetic, text: line.to_string() },
+                None => LogLine {
+                    time: synthetic,
+                    text: line.to_string(),
+                },
             }
         })
         .collect()

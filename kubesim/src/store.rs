@@ -58,13 +58,25 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(rv: u64, kind: EventType, object: Arc<Value>, previous: Option<Arc<Value>>) -> Event {
-        Event { rv, kind, object, previous, encoded: OnceLock::new() }
+    pub fn new(
+        rv: u64,
+        kind: EventType,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) -> Event {
+        Event {
+            rv,
+            kind,
+            object,
+            previous,
+            encoded: OnceLock::new(),
+        }
     }
 
     /// The object's JSON.
     pub fn encoded(&self) -> &[u8] {
-        self.encoded.get_or_init(|| serde_json::to_vec(self.object.as_ref()).unwrap_or_default())
+        self.encoded
+            .get_or_init(|| serde_json::to_vec(self.object.as_ref()).unwrap_or_default())
     }
 }
 
@@ -126,7 +138,13 @@ pub struct Store {
 
 /// Name and namespace of an object.
 pub fn object_key(object: &Value) -> Key {
-    let text = |p: &str| object.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |p: &str| {
+        object
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     (text("/metadata/namespace"), text("/metadata/name"))
 }
 
@@ -172,7 +190,9 @@ impl Store {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock only means another request panicked mid-write; the data is still the
         // last consistent state, so keep serving.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn ty(&self, id: TypeId) -> Result<&ResourceType, ApiError> {
@@ -196,7 +216,12 @@ impl Store {
     }
 
     /// All objects of a type (optionally one namespace) that pass `filter`, sorted by key.
-    pub fn list_all(&self, id: TypeId, namespace: Option<&str>, filter: &dyn Fn(&Value) -> bool) -> (u64, Vec<Arc<Value>>) {
+    pub fn list_all(
+        &self,
+        id: TypeId,
+        namespace: Option<&str>,
+        filter: &dyn Fn(&Value) -> bool,
+    ) -> (u64, Vec<Arc<Value>>) {
         let inner = self.lock();
         let items = match inner.collections.get(&id) {
             Some(c) => collect(c, namespace, filter),
@@ -216,7 +241,9 @@ impl Store {
     ) -> Result<ListPage, ApiError> {
         let mut inner = self.lock();
         let now = Instant::now();
-        inner.snapshots.retain(|_, s| now.duration_since(s.created) < SNAPSHOT_TTL);
+        inner
+            .snapshots
+            .retain(|_, s| now.duration_since(s.created) < SNAPSHOT_TTL);
         let (snapshot_id, rv, items, offset) = match continue_token {
             Some(token) => {
                 let (sid, offset) = decode_token(token)?;
@@ -229,13 +256,25 @@ impl Store {
                     None => vec![],
                 };
                 if limit == 0 || items.len() <= limit {
-                    return Ok(ListPage { rv: inner.rv, items, continue_token: None, remaining: None });
+                    return Ok(ListPage {
+                        rv: inner.rv,
+                        items,
+                        continue_token: None,
+                        remaining: None,
+                    });
                 }
                 let sid = inner.next_snapshot;
                 inner.next_snapshot += 1;
                 let rv = inner.rv;
                 let items = Arc::new(items);
-                inner.snapshots.insert(sid, Snapshot { rv, items: items.clone(), created: now });
+                inner.snapshots.insert(
+                    sid,
+                    Snapshot {
+                        rv,
+                        items: items.clone(),
+                        created: now,
+                    },
+                );
                 inner.snapshot_order.push_back(sid);
                 while inner.snapshot_order.len() > MAX_SNAPSHOTS {
                     if let Some(old) = inner.snapshot_order.pop_front() {
@@ -245,8 +284,15 @@ impl Store {
                 (sid, rv, items, 0)
             }
         };
-        let end = if limit == 0 { items.len() } else { (offset + limit).min(items.len()) };
-        let page: Vec<Arc<Value>> = items.get(offset.min(end)..end).map(<[_]>::to_vec).unwrap_or_default();
+        let end = if limit == 0 {
+            items.len()
+        } else {
+            (offset + limit).min(items.len())
+        };
+        let page: Vec<Arc<Value>> = items
+            .get(offset.min(end)..end)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
         let more = end < items.len();
         Ok(ListPage {
             rv,
@@ -288,13 +334,28 @@ impl Store {
             WatchFrom::Current => collection
                 .objects
                 .values()
-                .map(|o| Arc::new(Event::new(resource_version(o), EventType::Added, o.clone(), None)))
+                .map(|o| {
+                    Arc::new(Event::new(
+                        resource_version(o),
+                        EventType::Added,
+                        o.clone(),
+                        None,
+                    ))
+                })
                 .collect(),
             WatchFrom::After(since) => {
                 if since < collection.floor {
-                    return Err(ApiError::expired(format!("too old resource version: {since} ({})", collection.floor + 1)));
+                    return Err(ApiError::expired(format!(
+                        "too old resource version: {since} ({})",
+                        collection.floor + 1
+                    )));
                 }
-                collection.window.iter().filter(|e| e.rv > since).cloned().collect()
+                collection
+                    .window
+                    .iter()
+                    .filter(|e| e.rv > since)
+                    .cloned()
+                    .collect()
             }
         };
         Ok(WatchStart { replay, live, rv })
@@ -304,17 +365,31 @@ impl Store {
         let n = inner.next_uid;
         inner.next_uid += 1;
         // Deterministic, UUID-shaped: reproducible runs, unique within one simulator.
-        format!("6b1c0d2e-{:04x}-4{:03x}-a{:03x}-{:012x}", (n >> 40) & 0xffff, (n >> 28) & 0xfff, (n >> 16) & 0xfff, n)
+        format!(
+            "6b1c0d2e-{:04x}-4{:03x}-a{:03x}-{:012x}",
+            (n >> 40) & 0xffff,
+            (n >> 28) & 0xfff,
+            (n >> 16) & 0xfff,
+            n
+        )
     }
 
     /// Stores a new object. `keep_metadata` keeps a scenario's own creationTimestamp/uid.
-    pub fn create(&self, id: TypeId, mut object: Value, keep_metadata: bool) -> Result<Arc<Value>, ApiError> {
+    pub fn create(
+        &self,
+        id: TypeId,
+        mut object: Value,
+        keep_metadata: bool,
+    ) -> Result<Arc<Value>, ApiError> {
         let ty = self.ty(id)?;
         let key = object_key(&object);
         let mut inner = self.lock();
         let rv = inner.rv + 1;
         let window = self.window;
-        if collection_mut(&mut inner.collections, id, rv - 1, window).objects.contains_key(&key) {
+        if collection_mut(&mut inner.collections, id, rv - 1, window)
+            .objects
+            .contains_key(&key)
+        {
             return Err(ApiError::already_exists(ty, &key.1));
         }
         let uid = Self::new_uid(&mut inner);
@@ -340,7 +415,11 @@ impl Store {
         inner.rv = rv;
         let collection = collection_mut(&mut inner.collections, id, rv - 1, window);
         collection.objects.insert(key, object.clone());
-        record(collection, Event::new(rv, EventType::Added, object.clone(), None), window);
+        record(
+            collection,
+            Event::new(rv, EventType::Added, object.clone(), None),
+            window,
+        );
         Ok(object)
     }
 
@@ -362,7 +441,11 @@ impl Store {
         let rv = inner.rv + 1;
         let window = self.window;
         let collection = collection_mut(&mut inner.collections, id, rv - 1, window);
-        let current = collection.objects.get(&key).cloned().ok_or_else(|| ApiError::not_found(ty, name))?;
+        let current = collection
+            .objects
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(ty, name))?;
         let mut next = change(&current)?;
         if !next.is_object() {
             return Err(ApiError::bad_request("the object must be a JSON object"));
@@ -373,24 +456,60 @@ impl Store {
                 "the name of the object ({next_name}) does not match the name on the URL ({name})"
             )));
         }
-        let stated = next.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-        if !stated.is_empty() && stated != current.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default() {
+        let stated = next
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if !stated.is_empty()
+            && stated
+                != current
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+        {
             return Err(ApiError::conflict(ty, name));
         }
-        let generation = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let generation = current
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         let spec_changed = spec_part(&current) != spec_part(&next);
         if next.get("metadata").is_none_or(|m| !m.is_object()) {
             next["metadata"] = json!({});
         }
         if let Some(meta) = next.get_mut("metadata").and_then(Value::as_object_mut) {
-            for field in ["uid", "creationTimestamp", "namespace", "name", "deletionTimestamp"] {
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "namespace",
+                "name",
+                "deletionTimestamp",
+            ] {
                 match current.pointer(&format!("/metadata/{field}")) {
-                    Some(v) => { meta.insert(field.into(), v.clone()); }
-                    None => { meta.remove(field); }
+                    Some(v) => {
+                        meta.insert(field.into(), v.clone());
+                    }
+                    None => {
+                        meta.remove(field);
+                    }
                 }
             }
-            meta.insert("generation".into(), json!(if spec_changed { generation + 1 } else { generation }));
-            meta.insert("resourceVersion".into(), current.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null));
+            meta.insert(
+                "generation".into(),
+                json!(if spec_changed {
+                    generation + 1
+                } else {
+                    generation
+                }),
+            );
+            meta.insert(
+                "resourceVersion".into(),
+                current
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            );
         }
         if next == *current {
             // A no-op write does not bump the version (the API server skips it too).
@@ -401,7 +520,11 @@ impl Store {
         collection.objects.insert(key, object.clone());
         inner.rv = rv;
         let collection = collection_mut(&mut inner.collections, id, rv - 1, window);
-        record(collection, Event::new(rv, EventType::Modified, object.clone(), Some(current)), window);
+        record(
+            collection,
+            Event::new(rv, EventType::Modified, object.clone(), Some(current)),
+            window,
+        );
         Ok(object)
     }
 
@@ -420,9 +543,16 @@ impl Store {
         let rv = inner.rv + 1;
         let window = self.window;
         let collection = collection_mut(&mut inner.collections, id, rv - 1, window);
-        let current = collection.objects.get(&key).cloned().ok_or_else(|| ApiError::not_found(ty, name))?;
+        let current = collection
+            .objects
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(ty, name))?;
         precondition(&current)?;
-        let has_finalizers = current.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        let has_finalizers = current
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
         let mut last = (*current).clone();
         if let Some(meta) = last.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), json!(rv.to_string()));
@@ -450,11 +580,19 @@ impl Store {
 
     /// Number of objects of a type.
     pub fn count(&self, id: TypeId) -> usize {
-        self.lock().collections.get(&id).map_or(0, |c| c.objects.len())
+        self.lock()
+            .collections
+            .get(&id)
+            .map_or(0, |c| c.objects.len())
     }
 }
 
-fn collection_mut(collections: &mut HashMap<TypeId, Collection>, id: TypeId, rv: u64, window: usize) -> &mut Collection {
+fn collection_mut(
+    collections: &mut HashMap<TypeId, Collection>,
+    id: TypeId,
+    rv: u64,
+    window: usize,
+) -> &mut Collection {
     collections.entry(id).or_insert_with(|| Collection {
         objects: BTreeMap::new(),
         window: VecDeque::with_capacity(window.min(1024)),
@@ -463,7 +601,11 @@ fn collection_mut(collections: &mut HashMap<TypeId, Collection>, id: TypeId, rv:
     })
 }
 
-fn collect(c: &Collection, namespace: Option<&str>, filter: &dyn Fn(&Value) -> bool) -> Vec<Arc<Value>> {
+fn collect(
+    c: &Collection,
+    namespace: Option<&str>,
+    filter: &dyn Fn(&Value) -> bool,
+) -> Vec<Arc<Value>> {
     match namespace {
         Some(ns) => c
             .objects
@@ -497,16 +639,25 @@ pub fn continue_expired() -> ApiError {
 }
 
 fn encode_token(snapshot: u64, offset: usize, rv: u64) -> String {
-    let raw = json!({"v": "kubesim/1", "snapshot": snapshot, "offset": offset, "rv": rv}).to_string();
+    let raw =
+        json!({"v": "kubesim/1", "snapshot": snapshot, "offset": offset, "rv": rv}).to_string();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
 fn decode_token(token: &str) -> Result<(u64, usize), ApiError> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {token}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad())?;
     let value: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    let snapshot = value.get("snapshot").and_then(Value::as_u64).ok_or_else(bad)?;
-    let offset = value.get("offset").and_then(Value::as_u64).ok_or_else(bad)?;
+    let snapshot = value
+        .get("snapshot")
+        .and_then(Value::as_u64)
+        .ok_or_else(bad)?;
+    let offset = value
+        .get("offset")
+        .and_then(Value::as_u64)
+        .ok_or_else(bad)?;
     Ok((snapshot, usize::try_from(offset).map_err(|_| bad())?))
 }
 
@@ -516,7 +667,9 @@ mod tests {
 
     fn store(window: usize) -> (Store, TypeId) {
         let registry = Arc::new(Registry::builtin());
-        let id = registry.by_path("", "v1", "configmaps").unwrap_or_else(|| panic!("configmaps"));
+        let id = registry
+            .by_path("", "v1", "configmaps")
+            .unwrap_or_else(|| panic!("configmaps"));
         (Store::new(registry, window), id)
     }
 
@@ -527,18 +680,39 @@ mod tests {
     #[test]
     fn writes_stamp_metadata_and_bump_versions() {
         let (store, id) = store(10);
-        let a = store.create(id, cm("a"), false).unwrap_or_else(|e| panic!("{e}"));
+        let a = store
+            .create(id, cm("a"), false)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(a["metadata"]["resourceVersion"], "2");
         assert_eq!(a["metadata"]["generation"], 1);
         assert!(a["metadata"]["uid"].as_str().is_some_and(|u| u.len() == 36));
-        assert_eq!(store.create(id, cm("a"), false).map_err(|e| e.reason), Err("AlreadyExists"));
+        assert_eq!(
+            store.create(id, cm("a"), false).map_err(|e| e.reason),
+            Err("AlreadyExists")
+        );
         // A change outside metadata bumps generation; a no-op keeps the version.
-        let b = store.update(id, "ns", "a", |c| { let mut n = c.clone(); n["data"]["k"] = json!("w"); Ok(n) }).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((b["metadata"]["resourceVersion"].clone(), b["metadata"]["generation"].clone()), (json!("3"), json!(2)));
-        let same = store.update(id, "ns", "a", |c| Ok(c.clone())).unwrap_or_else(|e| panic!("{e}"));
+        let b = store
+            .update(id, "ns", "a", |c| {
+                let mut n = c.clone();
+                n["data"]["k"] = json!("w");
+                Ok(n)
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (
+                b["metadata"]["resourceVersion"].clone(),
+                b["metadata"]["generation"].clone()
+            ),
+            (json!("3"), json!(2))
+        );
+        let same = store
+            .update(id, "ns", "a", |c| Ok(c.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(same["metadata"]["resourceVersion"], "3");
         // A stale resourceVersion is the API server's Conflict.
-        let stale = store.update(id, "ns", "a", |_| Ok(a.as_ref().clone())).map_err(|e| e.message);
+        let stale = store
+            .update(id, "ns", "a", |_| Ok(a.as_ref().clone()))
+            .map_err(|e| e.message);
         assert_eq!(stale, Err("Operation cannot be fulfilled on configmaps \"a\": the object has been modified; please apply your changes to the latest version and try again".into()));
     }
 
@@ -546,17 +720,32 @@ mod tests {
     fn watch_windows_replay_and_expire() {
         let (store, id) = store(3);
         for name in ["a", "b", "c", "d", "e"] {
-            store.create(id, cm(name), false).unwrap_or_else(|e| panic!("{e}"));
+            store
+                .create(id, cm(name), false)
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         // rv 2..=6 were written; the window holds the last 3 (4, 5, 6).
-        let replay = |since| store.watch(id, WatchFrom::After(since)).map(|w| w.replay.iter().map(|e| e.rv).collect::<Vec<_>>());
+        let replay = |since| {
+            store
+                .watch(id, WatchFrom::After(since))
+                .map(|w| w.replay.iter().map(|e| e.rv).collect::<Vec<_>>())
+        };
         assert_eq!(replay(3).ok(), Some(vec![4, 5, 6]));
         assert_eq!(replay(5).ok(), Some(vec![6]));
-        assert_eq!(replay(2).map_err(|e| (e.code, e.reason)).err(), Some((410, "Expired")));
-        let current = store.watch(id, WatchFrom::Current).map(|w| w.replay.len()).ok();
+        assert_eq!(
+            replay(2).map_err(|e| (e.code, e.reason)).err(),
+            Some((410, "Expired"))
+        );
+        let current = store
+            .watch(id, WatchFrom::Current)
+            .map(|w| w.replay.len())
+            .ok();
         assert_eq!(current, Some(5));
         store.compact();
-        assert!(replay(6).is_err(), "every version issued before compaction is gone");
+        assert!(
+            replay(6).is_err(),
+            "every version issued before compaction is gone"
+        );
         assert_eq!(replay(store.current_rv()).ok(), Some(vec![]));
     }
 
@@ -564,18 +753,42 @@ mod tests {
     fn pages_come_from_one_snapshot() {
         let (store, id) = store(100);
         for i in 0..5 {
-            store.create(id, cm(&format!("cm-{i}")), false).unwrap_or_else(|e| panic!("{e}"));
+            store
+                .create(id, cm(&format!("cm-{i}")), false)
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         let all = |_: &Value| true;
-        let first = store.list(id, Some("ns"), &all, 2, None).unwrap_or_else(|e| panic!("{e}"));
+        let first = store
+            .list(id, Some("ns"), &all, 2, None)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((first.items.len(), first.remaining), (2, Some(3)));
-        store.create(id, cm("cm-late"), false).unwrap_or_else(|e| panic!("{e}"));
+        store
+            .create(id, cm("cm-late"), false)
+            .unwrap_or_else(|e| panic!("{e}"));
         let token = first.continue_token.clone().unwrap_or_default();
-        let second = store.list(id, Some("ns"), &all, 10, Some(&token)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((second.items.len(), second.rv, second.continue_token), (3, first.rv, None), "the late object is not in this list");
+        let second = store
+            .list(id, Some("ns"), &all, 10, Some(&token))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (second.items.len(), second.rv, second.continue_token),
+            (3, first.rv, None),
+            "the late object is not in this list"
+        );
         store.expire_continue_tokens();
-        assert_eq!(store.list(id, Some("ns"), &all, 2, Some(&token)).map(|_| ()).map_err(|e| e.code), Err(410));
-        assert_eq!(store.list(id, Some("other"), &all, 2, None).map(|p| p.items.len()).ok(), Some(0));
+        assert_eq!(
+            store
+                .list(id, Some("ns"), &all, 2, Some(&token))
+                .map(|_| ())
+                .map_err(|e| e.code),
+            Err(410)
+        );
+        assert_eq!(
+            store
+                .list(id, Some("other"), &all, 2, None)
+                .map(|p| p.items.len())
+                .ok(),
+            Some(0)
+        );
     }
 
     #[test]
@@ -584,11 +797,23 @@ mod tests {
         let mut o = cm("f");
         o["metadata"]["finalizers"] = json!(["example.com/hold"]);
         store.create(id, o, false).unwrap_or_else(|e| panic!("{e}"));
-        let deleted = store.delete(id, "ns", "f", &|_| Ok(())).unwrap_or_else(|e| panic!("{e}"));
+        let deleted = store
+            .delete(id, "ns", "f", &|_| Ok(()))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(deleted["metadata"]["deletionTimestamp"].is_string());
-        assert!(store.get(id, "ns", "f").is_ok(), "kept until the finalizer is removed");
-        store.create(id, cm("g"), false).unwrap_or_else(|e| panic!("{e}"));
-        store.delete(id, "ns", "g", &|_| Ok(())).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(store.get(id, "ns", "g").map_err(|e| e.code).err(), Some(404));
+        assert!(
+            store.get(id, "ns", "f").is_ok(),
+            "kept until the finalizer is removed"
+        );
+        store
+            .create(id, cm("g"), false)
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .delete(id, "ns", "g", &|_| Ok(()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store.get(id, "ns", "g").map_err(|e| e.code).err(),
+            Some(404)
+        );
     }
 }

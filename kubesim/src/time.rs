@@ -68,17 +68,29 @@ pub fn human_age(d: Duration) -> String {
         format!("{secs}s")
     } else if m < 10 {
         let s = secs % 60;
-        if s == 0 { format!("{m}m") } else { format!("{m}m{s}s") }
+        if s == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{s}s")
+        }
     } else if m < 180 {
         format!("{m}m")
     } else if h < 8 {
         let rm = m % 60;
-        if rm == 0 { format!("{h}h") } else { format!("{h}h{rm}m") }
+        if rm == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h{rm}m")
+        }
     } else if h < 48 {
         format!("{h}h")
     } else if h < 24 * 8 {
         let rh = h % 24;
-        if rh == 0 { format!("{days}d") } else { format!("{days}d{rh}h") }
+        if rh == 0 {
+            format!("{days}d")
+        } else {
+            format!("{days}d{rh}h")
+        }
     } else if h < 24 * 365 * 2 {
         format!("{days}d")
     } else {
@@ -133,7 +145,16 @@ mod tests {
 
     #[test]
     fn ages_like_kubectl() {
-        for (secs, want) in [(5, "5s"), (119, "119s"), (150, "2m30s"), (600, "10m"), (3 * 3600 + 60, "3h1m"), (30 * 3600, "30h"), (3 * 86400, "3d"), (400 * 86400, "400d")] {
+        for (secs, want) in [
+            (5, "5s"),
+            (119, "119s"),
+            (150, "2m30s"),
+            (600, "10m"),
+            (3 * 3600 + 60, "3h1m"),
+            (30 * 3600, "30h"),
+            (3 * 86400, "3d"),
+            (400 * 86400, "400d"),
+        ] {
             assert_eq!(human_age(Duration::seconds(secs)), want);
         }
     }
@@ -144,7 +165,10 @@ mod tests {
         assert_eq!(parse_duration("45"), Some(Duration::seconds(45)));
         assert_eq!(parse_duration("5x"), None);
         let base = OffsetDateTime::UNIX_EPOCH + Duration::days(1);
-        assert_eq!(expand_placeholder("{{now-10m}}", base).as_deref(), Some("1970-01-01T23:50:00Z"));
+        assert_eq!(
+            expand_placeholder("{{now-10m}}", base).as_deref(),
+            Some("1970-01-01T23:50:00Z")
+        );
         assert_eq!(expand_placeholder("{{later}}", base), None);
     }
 }

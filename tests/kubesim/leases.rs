@@ -25,7 +25,11 @@ async fn try_acquire(api: &Api<Lease>, name: &str, me: &str) -> bool {
             }
         }
         Some(mut lease) => {
-            let holder = lease.spec.as_ref().and_then(|s| s.holder_identity.clone()).unwrap_or_default();
+            let holder = lease
+                .spec
+                .as_ref()
+                .and_then(|s| s.holder_identity.clone())
+                .unwrap_or_default();
             if !holder.is_empty() && holder != me {
                 return false;
             }
@@ -49,10 +53,20 @@ async fn two_electors_exactly_one_wins() {
     let b: Api<Lease> = Api::namespaced(sim.client().await, "default");
     for round in 0..20 {
         let name = format!("acorn-agent-{round}");
-        let (won_a, won_b) = tokio::join!(try_acquire(&a, &name, "replica-a"), try_acquire(&b, &name, "replica-b"));
-        assert!(won_a ^ won_b, "round {round}: exactly one elector must win (a={won_a}, b={won_b})");
+        let (won_a, won_b) = tokio::join!(
+            try_acquire(&a, &name, "replica-a"),
+            try_acquire(&b, &name, "replica-b")
+        );
+        assert!(
+            won_a ^ won_b,
+            "round {round}: exactly one elector must win (a={won_a}, b={won_b})"
+        );
         // The winner keeps renewing; the loser keeps losing.
-        let (winner, loser) = if won_a { ("replica-a", "replica-b") } else { ("replica-b", "replica-a") };
+        let (winner, loser) = if won_a {
+            ("replica-a", "replica-b")
+        } else {
+            ("replica-b", "replica-a")
+        };
         assert!(try_acquire(&a, &name, winner).await);
         assert!(!try_acquire(&b, &name, loser).await);
     }
@@ -65,14 +79,20 @@ async fn lease_conflicts_are_the_real_409s() {
     match api.get("acorn-agent").await {
         Err(kube::Error::Api(s)) => {
             assert_eq!((s.code, s.reason.as_str()), (404, "NotFound"));
-            assert_eq!(s.message, "leases.coordination.k8s.io \"acorn-agent\" not found");
+            assert_eq!(
+                s.message,
+                "leases.coordination.k8s.io \"acorn-agent\" not found"
+            );
         }
         other => panic!("expected 404, got {other:?}"),
     }
     assert!(try_acquire(&api, "acorn-agent", "replica-a").await);
     let stale = api.get("acorn-agent").await.expect("get");
     assert!(try_acquire(&api, "acorn-agent", "replica-a").await, "renew");
-    match api.replace("acorn-agent", &PostParams::default(), &stale).await {
+    match api
+        .replace("acorn-agent", &PostParams::default(), &stale)
+        .await
+    {
         Err(kube::Error::Api(s)) => {
             assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
             assert_eq!(
@@ -87,7 +107,10 @@ async fn lease_conflicts_are_the_real_409s() {
     match api.create(&PostParams::default(), &fresh).await {
         Err(kube::Error::Api(s)) => {
             assert_eq!((s.code, s.reason.as_str()), (409, "AlreadyExists"));
-            assert_eq!(s.message, "leases.coordination.k8s.io \"acorn-agent\" already exists");
+            assert_eq!(
+                s.message,
+                "leases.coordination.k8s.io \"acorn-agent\" already exists"
+            );
         }
         other => panic!("expected 409 AlreadyExists, got {other:?}"),
     }

@@ -23,8 +23,17 @@ async fn server_pods(sim: &KubeSim, query: &str) -> BTreeSet<(String, String)> {
         .iter()
         .map(|p| {
             let m = &p["metadata"];
-            (format!("{}/{}", m["namespace"].as_str().unwrap_or_default(), m["name"].as_str().unwrap_or_default()),
-             m["resourceVersion"].as_str().unwrap_or_default().to_string())
+            (
+                format!(
+                    "{}/{}",
+                    m["namespace"].as_str().unwrap_or_default(),
+                    m["name"].as_str().unwrap_or_default()
+                ),
+                m["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
         })
         .collect()
 }
@@ -34,17 +43,29 @@ fn cached(reader: &Store<Pod>) -> BTreeSet<(String, String)> {
         .state()
         .iter()
         .map(|p| {
-            (format!("{}/{}", p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default()),
-             p.metadata.resource_version.clone().unwrap_or_default())
+            (
+                format!(
+                    "{}/{}",
+                    p.metadata.namespace.clone().unwrap_or_default(),
+                    p.metadata.name.clone().unwrap_or_default()
+                ),
+                p.metadata.resource_version.clone().unwrap_or_default(),
+            )
         })
         .collect()
 }
 
 async fn converged(sim: &KubeSim, reader: &Store<Pod>, query: &str, what: &str) {
-    eventually(30, what, || async { cached(reader) == server_pods(sim, query).await }).await;
+    eventually(30, what, || async {
+        cached(reader) == server_pods(sim, query).await
+    })
+    .await;
 }
 
-fn start_reflector(api: Api<Pod>, config: watcher::Config) -> (Store<Pod>, tokio::task::JoinHandle<()>) {
+fn start_reflector(
+    api: Api<Pod>,
+    config: watcher::Config,
+) -> (Store<Pod>, tokio::task::JoinHandle<()>) {
     let (reader, writer) = reflector::store();
     let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
     let task = tokio::spawn(stream.for_each(|_| async {}));
@@ -62,27 +83,61 @@ fn new_pod(name: &str) -> Pod {
 /// Creates, relabels and deletes a few pods (a burst of ADDED/MODIFIED/DELETED).
 async fn churn(pods: &Api<Pod>, round: usize) {
     for i in 0..5 {
-        pods.create(&PostParams::default(), &new_pod(&format!("churn-{round}-{i}"))).await.expect("create");
+        pods.create(
+            &PostParams::default(),
+            &new_pod(&format!("churn-{round}-{i}")),
+        )
+        .await
+        .expect("create");
     }
     let patch = Patch::Merge(json!({"metadata": {"labels": {"round": round.to_string()}}}));
-    pods.patch(&format!("churn-{round}-0"), &PatchParams::default(), &patch).await.expect("patch");
-    pods.delete(&format!("churn-{round}-1"), &DeleteParams::default()).await.expect("delete");
+    pods.patch(&format!("churn-{round}-0"), &PatchParams::default(), &patch)
+        .await
+        .expect("patch");
+    pods.delete(&format!("churn-{round}-1"), &DeleteParams::default())
+        .await
+        .expect("delete");
 }
 
 #[tokio::test]
 async fn reflector_converges_through_relists_and_drops() {
-    let sim = KubeSim::start(&["--scale-pods", "1200", "--scale-nodes", "5", "--watch-window", "100"]).await;
+    let sim = KubeSim::start(&[
+        "--scale-pods",
+        "1200",
+        "--scale-nodes",
+        "5",
+        "--watch-window",
+        "100",
+    ])
+    .await;
     let client = sim.client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "scale");
 
     // The second page of the first list fails with the expired-continue 410: kube relists.
-    sim.admin("PUT", "faults", Some(r#"{"fail": {"code": 410, "times": 1, "path_contains": "continue="}}"#)).await;
-    let (reader, task) = start_reflector(Api::all(client.clone()), watcher::Config::default().page_size(100));
-    tokio::time::timeout(std::time::Duration::from_secs(30), reader.wait_until_ready()).await.expect("ready in time").expect("ready");
+    sim.admin(
+        "PUT",
+        "faults",
+        Some(r#"{"fail": {"code": 410, "times": 1, "path_contains": "continue="}}"#),
+    )
+    .await;
+    let (reader, task) = start_reflector(
+        Api::all(client.clone()),
+        watcher::Config::default().page_size(100),
+    );
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        reader.wait_until_ready(),
+    )
+    .await
+    .expect("ready in time")
+    .expect("ready");
     converged(&sim, &reader, "", "the initial paginated list").await;
     assert_eq!(reader.state().len(), 1200);
     // Page 1, then (the injected 410 is answered before routing, so not counted) a relist of 12 pages.
-    assert!(sim.count("list").await >= 13, "a full relist after the expired continue");
+    assert!(
+        sim.count("list").await >= 13,
+        "a full relist after the expired continue"
+    );
 
     churn(&pods, 1).await;
     converged(&sim, &reader, "", "live events").await;
@@ -93,8 +148,15 @@ async fn reflector_converges_through_relists_and_drops() {
     sim.admin("POST", "drop-watches?clean=true", None).await;
     churn(&pods, 2).await;
     converged(&sim, &reader, "", "after a clean stream end").await;
-    eventually(10, "a new watch", || async { sim.count("watch").await > watches }).await;
-    assert_eq!(sim.count("list").await, lists, "no relist after a clean stream end");
+    eventually(10, "a new watch", || async {
+        sim.count("watch").await > watches
+    })
+    .await;
+    assert_eq!(
+        sim.count("list").await,
+        lists,
+        "no relist after a clean stream end"
+    );
 
     // An abrupt drop (connection reset mid-stream).
     sim.admin("POST", "drop-watches", None).await;
@@ -113,7 +175,12 @@ async fn reflector_converges_through_relists_and_drops() {
     sim.admin("POST", "drop-watches?clean=true", None).await;
     churn(&pods, 5).await;
     converged(&sim, &reader, "", "after 429s").await;
-    sim.admin("PUT", "faults", Some(r#"{"fail": {"code": 503, "times": 1, "path_contains": "watch=true"}}"#)).await;
+    sim.admin(
+        "PUT",
+        "faults",
+        Some(r#"{"fail": {"code": 503, "times": 1, "path_contains": "watch=true"}}"#),
+    )
+    .await;
     sim.admin("POST", "drop-watches?clean=true", None).await;
     churn(&pods, 6).await;
     converged(&sim, &reader, "", "after a 503").await;
@@ -125,17 +192,44 @@ async fn selector_watch_sees_objects_leave_and_enter() {
     let sim = KubeSim::start(&["--scale-pods", "400", "--scale-nodes", "2"]).await;
     let client = sim.client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "scale");
-    let (reader, task) = start_reflector(pods.clone(), watcher::Config::default().labels("app=svc-001").page_size(3));
-    tokio::time::timeout(std::time::Duration::from_secs(30), reader.wait_until_ready()).await.expect("ready in time").expect("ready");
+    let (reader, task) = start_reflector(
+        pods.clone(),
+        watcher::Config::default()
+            .labels("app=svc-001")
+            .page_size(3),
+    );
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        reader.wait_until_ready(),
+    )
+    .await
+    .expect("ready in time")
+    .expect("ready");
     let query = "labelSelector=app%3Dsvc-001";
     converged(&sim, &reader, query, "the selected pods").await;
-    assert_eq!(reader.state().len(), 2, "pods 1 and 201 of 400 carry app=svc-001");
+    assert_eq!(
+        reader.state().len(),
+        2,
+        "pods 1 and 201 of 400 carry app=svc-001"
+    );
 
     let name = reader.state()[0].metadata.name.clone().unwrap_or_default();
-    pods.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"app": "moved"}}}))).await.expect("relabel");
+    pods.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "moved"}}})),
+    )
+    .await
+    .expect("relabel");
     converged(&sim, &reader, query, "a pod leaving the selector").await;
     assert_eq!(reader.state().len(), 1);
-    pods.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"app": "svc-001"}}}))).await.expect("relabel back");
+    pods.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "svc-001"}}})),
+    )
+    .await
+    .expect("relabel back");
     converged(&sim, &reader, query, "a pod entering the selector").await;
     assert_eq!(reader.state().len(), 2);
     task.abort();
@@ -147,8 +241,17 @@ async fn streaming_list_watcher_converges() {
     let client = sim.client().await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "scale");
     // sendInitialEvents=true: ADDED for the state, then a BOOKMARK marked initial-events-end.
-    let (reader, task) = start_reflector(Api::all(client.clone()), watcher::Config::default().streaming_lists());
-    tokio::time::timeout(std::time::Duration::from_secs(30), reader.wait_until_ready()).await.expect("ready in time").expect("ready");
+    let (reader, task) = start_reflector(
+        Api::all(client.clone()),
+        watcher::Config::default().streaming_lists(),
+    );
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        reader.wait_until_ready(),
+    )
+    .await
+    .expect("ready in time")
+    .expect("ready");
     converged(&sim, &reader, "", "the streamed initial state").await;
     assert_eq!(reader.state().len(), 300);
     assert_eq!(sim.count("list").await, 0, "a streaming list never lists");

@@ -26,7 +26,14 @@ impl KubeSim {
         let dir = tempfile::tempdir().expect("tempdir");
         let kubeconfig = dir.path().join("kubeconfig");
         let child = Command::new(harness::cargo_bin("acorn-kubesim"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--time-scale", "0", "--kubeconfig-out"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--time-scale",
+                "0",
+                "--kubeconfig-out",
+            ])
             .arg(&kubeconfig)
             .args(args)
             .env("HOME", dir.path())
@@ -38,15 +45,32 @@ impl KubeSim {
         let deadline = Instant::now() + Duration::from_secs(30);
         let url = loop {
             if let Ok(text) = std::fs::read_to_string(&kubeconfig)
-                && let Some(line) = text.lines().find(|l| l.trim_start().starts_with("server: "))
+                && let Some(line) = text
+                    .lines()
+                    .find(|l| l.trim_start().starts_with("server: "))
             {
-                break line.trim_start().trim_start_matches("server: ").trim().to_string();
+                break line
+                    .trim_start()
+                    .trim_start_matches("server: ")
+                    .trim()
+                    .to_string();
             }
-            assert!(Instant::now() < deadline, "acorn-kubesim did not write its kubeconfig");
+            assert!(
+                Instant::now() < deadline,
+                "acorn-kubesim did not write its kubeconfig"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let http = reqwest::Client::builder().user_agent(TEST_AGENT).build().expect("http client");
-        KubeSim { child, dir, url, http }
+        let http = reqwest::Client::builder()
+            .user_agent(TEST_AGENT)
+            .build()
+            .expect("http client");
+        KubeSim {
+            child,
+            dir,
+            url,
+            http,
+        }
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
@@ -70,15 +94,25 @@ impl KubeSim {
 
     /// A kube-rs client built from the written kubeconfig, as the agent would build it.
     pub async fn client(&self) -> kube::Client {
-        let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-            .await
-            .expect("kube config");
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(self.kubeconfig()).expect("read kubeconfig");
+        let config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .expect("kube config");
         kube::Client::try_from(config).expect("kube client")
     }
 
     /// A raw request; returns (status, body text).
-    pub async fn request(&self, method: &str, path: &str, content_type: Option<&str>, body: Option<&str>) -> (u16, String) {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, format!("{}{path}", self.url));
         if let Some(ct) = content_type {
@@ -100,7 +134,14 @@ impl KubeSim {
 
     /// An admin call under `/_sim/`.
     pub async fn admin(&self, method: &str, path: &str, body: Option<&str>) {
-        let (status, text) = self.request(method, &format!("/_sim/{path}"), Some("application/json"), body).await;
+        let (status, text) = self
+            .request(
+                method,
+                &format!("/_sim/{path}"),
+                Some("application/json"),
+                body,
+            )
+            .await;
         assert!(status < 300, "/_sim/{path}: {status} {text}");
     }
 
@@ -108,7 +149,9 @@ impl KubeSim {
     pub async fn count(&self, verb: &str) -> u64 {
         let state = self.get_json("/_sim/state").await;
         let all = state["requests"][verb].as_u64().unwrap_or(0);
-        let ours = state["requests"][format!("{verb}:kubesim-tests")].as_u64().unwrap_or(0);
+        let ours = state["requests"][format!("{verb}:kubesim-tests")]
+            .as_u64()
+            .unwrap_or(0);
         all - ours
     }
 }
@@ -122,7 +165,11 @@ impl Drop for KubeSim {
 
 /// Text of a kubectl run: stdout then stderr.
 pub fn output_text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Polls `check` until it holds (or panics after `secs`).

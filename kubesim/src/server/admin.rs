@@ -41,7 +41,8 @@ pub fn router() -> Router<Arc<Sim>> {
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid admin request: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid admin request: {e}")))
 }
 
 async fn state(State(sim): State<Arc<Sim>>) -> Response {

@@ -21,7 +21,10 @@ pub fn version() -> Value {
 }
 
 pub fn core_versions(headers: &HeaderMap) -> Value {
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:6443");
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:6443");
     json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}]})
 }
 
@@ -30,7 +33,10 @@ fn group_visible(sim: &Sim, group: &str) -> bool {
 }
 
 fn group_doc(group: &str, versions: &[String]) -> Value {
-    let versions: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let versions: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     let preferred = versions.first().cloned().unwrap_or(Value::Null);
     json!({"name": group, "versions": versions, "preferredVersion": preferred})
 }
@@ -42,7 +48,10 @@ pub fn groups(sim: &Sim) -> Value {
         .iter()
         .filter(|(g, _)| group_visible(sim, g))
         .map(|(g, vs)| group_doc(g, vs))
-        .chain(std::iter::once(group_doc("authorization.k8s.io", &["v1".to_string()])))
+        .chain(std::iter::once(group_doc(
+            "authorization.k8s.io",
+            &["v1".to_string()],
+        )))
         .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
@@ -55,7 +64,11 @@ pub fn group(sim: &Sim, group: &str) -> Result<Value, ApiError> {
         return Ok(doc);
     }
     let groups = sim.registry().groups();
-    let (_, versions) = groups.iter().find(|(g, _)| g == group).filter(|(g, _)| group_visible(sim, g)).ok_or_else(ApiError::path_not_found)?;
+    let (_, versions) = groups
+        .iter()
+        .find(|(g, _)| g == group)
+        .filter(|(g, _)| group_visible(sim, g))
+        .ok_or_else(ApiError::path_not_found)?;
     let mut doc = group_doc(group, versions);
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
@@ -67,8 +80,10 @@ pub fn resources(sim: &Sim, group: &str, version: &str) -> Result<Value, ApiErro
         return Err(ApiError::service_unavailable(None));
     }
     let resources: Vec<Value> = if group == "authorization.k8s.io" && version == "v1" {
-        vec![json!({"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview", "namespaced": false,
-            "kind": "SelfSubjectAccessReview", "verbs": ["create"]})]
+        vec![
+            json!({"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview", "namespaced": false,
+            "kind": "SelfSubjectAccessReview", "verbs": ["create"]}),
+        ]
     } else {
         sim.registry()
             .types
@@ -80,6 +95,12 @@ pub fn resources(sim: &Sim, group: &str, version: &str) -> Result<Value, ApiErro
     if resources.is_empty() {
         return Err(ApiError::path_not_found());
     }
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Ok(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
 }

@@ -37,7 +37,10 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// The router serving the simulated API server.
 pub fn router(sim: Arc<Sim>) -> Router {
-    Router::new().nest("/_sim", admin::router()).fallback(api).with_state(sim)
+    Router::new()
+        .nest("/_sim", admin::router())
+        .fallback(api)
+        .with_state(sim)
 }
 
 /// Parsed query string (the last value of a repeated key wins).
@@ -45,11 +48,18 @@ pub(crate) struct Query(HashMap<String, String>);
 
 impl Query {
     fn parse(raw: Option<&str>) -> Query {
-        Query(form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect())
+        Query(
+            form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        )
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub(crate) fn flag(&self, key: &str) -> bool {
@@ -59,7 +69,9 @@ impl Query {
     pub(crate) fn number(&self, key: &str) -> Result<Option<i64>, ApiError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("{key}: Invalid value: \"{v}\": must be an integer"))),
+            Some(v) => v.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("{key}: Invalid value: \"{v}\": must be an integer"))
+            }),
         }
     }
 }
@@ -92,7 +104,12 @@ fn route(sim: &Sim, path: &str) -> Option<Route> {
         ["api", "v1", rest @ ..] => resource_route(sim, "", "v1", rest),
         ["apis"] => Some(Route::Groups),
         ["apis", group] => Some(Route::Group(group.to_string())),
-        ["apis", "authorization.k8s.io", "v1", "selfsubjectaccessreviews"] => Some(Route::AccessReview),
+        [
+            "apis",
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+        ] => Some(Route::AccessReview),
         ["apis", group, version] => Some(Route::Resources(group.to_string(), version.to_string())),
         ["apis", group, version, rest @ ..] => resource_route(sim, group, version, rest),
         _ => None,
@@ -102,11 +119,15 @@ fn route(sim: &Sim, path: &str) -> Option<Route> {
 fn resource_route(sim: &Sim, group: &str, version: &str, rest: &[&str]) -> Option<Route> {
     let registry = sim.registry();
     let (namespace, rest) = match rest {
-        ["namespaces", ns, plural, more @ ..] if registry.by_path(group, version, plural).is_some() => (Some(ns.to_string()), {
-            let mut v = vec![*plural];
-            v.extend_from_slice(more);
-            v
-        }),
+        ["namespaces", ns, plural, more @ ..]
+            if registry.by_path(group, version, plural).is_some() =>
+        {
+            (Some(ns.to_string()), {
+                let mut v = vec![*plural];
+                v.extend_from_slice(more);
+                v
+            })
+        }
         other => (None, other.to_vec()),
     };
     let (plural, name, sub) = match rest.as_slice() {
@@ -128,7 +149,12 @@ fn resource_route(sim: &Sim, group: &str, version: &str, rest: &[&str]) -> Optio
     {
         return None;
     }
-    Some(Route::Resource(Target { id, namespace, name, sub }))
+    Some(Route::Resource(Target {
+        id,
+        namespace,
+        name,
+        sub,
+    }))
 }
 
 async fn api(State(sim): State<Arc<Sim>>, request: Request) -> Response {
@@ -138,18 +164,36 @@ async fn api(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
     }
     let path = parts.uri.path().to_string();
-    let full = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| path.clone());
+    let full = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
     if let Some(error) = sim.take_failure(parts.method.as_str(), &full) {
         return error.into_response();
     }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return ApiError::new(413, "RequestEntityTooLarge", "request entity too large").into_response(),
+        Err(_) => {
+            return ApiError::new(413, "RequestEntityTooLarge", "request entity too large")
+                .into_response();
+        }
     };
     let query = Query::parse(parts.uri.query());
-    let agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let agent = agent.split('/').next().unwrap_or_default().to_string();
-    let request = ApiRequest { sim: sim.clone(), method: parts.method, headers: parts.headers, query, body, agent };
+    let request = ApiRequest {
+        sim: sim.clone(),
+        method: parts.method,
+        headers: parts.headers,
+        query,
+        body,
+        agent,
+    };
     match handle(&request, &path).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
@@ -169,7 +213,10 @@ pub(crate) struct ApiRequest {
 impl ApiRequest {
     /// Whether the client asked for a `meta.k8s.io` Table (kubectl get).
     fn wants_table(&self) -> bool {
-        self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
+        self.headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("as=Table"))
     }
 
     fn content_type(&self) -> String {
@@ -192,23 +239,33 @@ impl ApiRequest {
                 "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
             ));
         }
-        let value: Value = serde_json::from_slice(&self.body)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?;
+        let value: Value = serde_json::from_slice(&self.body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?;
         if !value.is_object() {
-            return Err(ApiError::bad_request("couldn't get version/kind; json parse error: the body must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "couldn't get version/kind; json parse error: the body must be a JSON object",
+            ));
         }
         Ok(value)
     }
 
     fn selectors(&self, ty: &ResourceType) -> Result<(LabelSelector, FieldSelector), ApiError> {
-        let labels = LabelSelector::parse(self.query.get("labelSelector").unwrap_or_default()).map_err(ApiError::bad_request)?;
-        let fields = FieldSelector::parse(self.query.get("fieldSelector").unwrap_or_default(), ty).map_err(ApiError::bad_request)?;
+        let labels = LabelSelector::parse(self.query.get("labelSelector").unwrap_or_default())
+            .map_err(ApiError::bad_request)?;
+        let fields = FieldSelector::parse(self.query.get("fieldSelector").unwrap_or_default(), ty)
+            .map_err(ApiError::bad_request)?;
         Ok((labels, fields))
     }
 }
 
 pub(crate) fn json_response(code: StatusCode, value: &Value) -> Response {
-    (code, [(header::CONTENT_TYPE, "application/json")], value.to_string()).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 async fn handle(req: &ApiRequest, path: &str) -> Result<Response, ApiError> {
@@ -216,16 +273,28 @@ async fn handle(req: &ApiRequest, path: &str) -> Result<Response, ApiError> {
     let route = route(sim, path).ok_or_else(ApiError::path_not_found)?;
     let target = match route {
         Route::Version => return Ok(json_response(StatusCode::OK, &discovery::version())),
-        Route::CoreVersions => return Ok(json_response(StatusCode::OK, &discovery::core_versions(&req.headers))),
+        Route::CoreVersions => {
+            return Ok(json_response(
+                StatusCode::OK,
+                &discovery::core_versions(&req.headers),
+            ));
+        }
         Route::Groups => return Ok(json_response(StatusCode::OK, &discovery::groups(sim))),
-        Route::Group(group) => return discovery::group(sim, &group).map(|v| json_response(StatusCode::OK, &v)),
+        Route::Group(group) => {
+            return discovery::group(sim, &group).map(|v| json_response(StatusCode::OK, &v));
+        }
         Route::Resources(group, version) => {
-            return discovery::resources(sim, &group, &version).map(|v| json_response(StatusCode::OK, &v));
+            return discovery::resources(sim, &group, &version)
+                .map(|v| json_response(StatusCode::OK, &v));
         }
         Route::AccessReview => return access_review(req),
         Route::Resource(target) => target,
     };
-    let ty = sim.registry().get(target.id).cloned().ok_or_else(ApiError::path_not_found)?;
+    let ty = sim
+        .registry()
+        .get(target.id)
+        .cloned()
+        .ok_or_else(ApiError::path_not_found)?;
     if ty.group == METRICS_GROUP {
         match sim.metrics_mode() {
             MetricsMode::Available => {}
@@ -246,15 +315,28 @@ async fn handle(req: &ApiRequest, path: &str) -> Result<Response, ApiError> {
         (&Method::PATCH, _, _) => "patch",
         (&Method::DELETE, None, _) => "deletecollection",
         (&Method::DELETE, Some(_), _) => "delete",
-        _ => return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+        _ => {
+            return Err(ApiError::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
     };
     sim.authorize(verb, &ty, sub, ns, name)?;
-    if ty.read_only && !matches!(verb, "get" | "list" | "watch") || (ty.group == METRICS_GROUP && verb == "watch") {
-        return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
+    if ty.read_only && !matches!(verb, "get" | "list" | "watch")
+        || (ty.group == METRICS_GROUP && verb == "watch")
+    {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
     }
     // A view (events.k8s.io) reads another type's objects through a conversion.
     let (store_id, view) = match ty.view_of {
-        Some(View::EventsV1) => (sim.registry().by_kind("v1", "Event").ok_or_else(ApiError::path_not_found)?, Some(View::EventsV1)),
+        Some(View::EventsV1) => (
+            sim.registry()
+                .by_kind("v1", "Event")
+                .ok_or_else(ApiError::path_not_found)?,
+            Some(View::EventsV1),
+        ),
         None => (target.id, None),
     };
     let convert = move |o: &Value| -> Value {
@@ -272,21 +354,53 @@ async fn handle(req: &ApiRequest, path: &str) -> Result<Response, ApiError> {
         ("list", _, _) => list(req, &ty, store_id, ns, &convert),
         ("get", Some(name), None | Some("status")) => {
             let object = convert(&*sim.store.get(store_id, ns.unwrap_or_default(), name)?);
-            let object = if ty.group == METRICS_GROUP { fresh_metrics(object) } else { object };
+            let object = if ty.group == METRICS_GROUP {
+                fresh_metrics(object)
+            } else {
+                object
+            };
             if req.wants_table() {
-                return Ok(json_response(StatusCode::OK, &table::table(&ty, &[Arc::new(object)], &sim.store.current_rv().to_string(), true)));
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &table::table(
+                        &ty,
+                        &[Arc::new(object)],
+                        &sim.store.current_rv().to_string(),
+                        true,
+                    ),
+                ));
             }
             Ok(json_response(StatusCode::OK, &object))
         }
         ("get", Some(name), Some("log")) => logs::serve(req, ns.unwrap_or_default(), name).await,
-        ("get" | "update" | "patch", Some(name), Some("scale")) => scale(req, &ty, target.id, ns.unwrap_or_default(), name, verb),
+        ("get" | "update" | "patch", Some(name), Some("scale")) => {
+            scale(req, &ty, target.id, ns.unwrap_or_default(), name, verb)
+        }
         ("create", None, None) => create(req, &ty, target.id, ns),
-        ("create", Some(name), Some("eviction")) => evict(req, &ty, target.id, ns.unwrap_or_default(), name),
-        ("update", Some(name), None | Some("status")) => replace(req, &ty, target.id, ns.unwrap_or_default(), name, sub.is_some()),
-        ("patch", Some(name), None | Some("status")) => patch(req, &ty, target.id, ns.unwrap_or_default(), name, sub.is_some()),
+        ("create", Some(name), Some("eviction")) => {
+            evict(req, &ty, target.id, ns.unwrap_or_default(), name)
+        }
+        ("update", Some(name), None | Some("status")) => replace(
+            req,
+            &ty,
+            target.id,
+            ns.unwrap_or_default(),
+            name,
+            sub.is_some(),
+        ),
+        ("patch", Some(name), None | Some("status")) => patch(
+            req,
+            &ty,
+            target.id,
+            ns.unwrap_or_default(),
+            name,
+            sub.is_some(),
+        ),
         ("delete", Some(name), None) => delete(req, &ty, target.id, ns.unwrap_or_default(), name),
         ("deletecollection", None, None) => delete_collection(req, &ty, target.id, ns),
-        _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
+        _ => Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        )),
     }
 }
 
@@ -299,12 +413,22 @@ fn fresh_metrics(mut object: Value) -> Value {
     object
 }
 
-fn list(req: &ApiRequest, ty: &ResourceType, store_id: TypeId, ns: Option<&str>, convert: &dyn Fn(&Value) -> Value) -> Result<Response, ApiError> {
+fn list(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    store_id: TypeId,
+    ns: Option<&str>,
+    convert: &dyn Fn(&Value) -> Value,
+) -> Result<Response, ApiError> {
     let (labels, fields) = req.selectors(ty)?;
     let limit = req.query.number("limit")?.unwrap_or(0).max(0);
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if let Some(rv) = req.query.get("resourceVersion") {
-        rv.parse::<u64>().map_err(|_| ApiError::bad_request(format!("resourceVersion: Invalid value: \"{rv}\": must be a non-negative integer")))?;
+        rv.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "resourceVersion: Invalid value: \"{rv}\": must be a non-negative integer"
+            ))
+        })?;
     }
     let needs_convert = ty.view_of.is_some();
     let filter = |o: &Value| {
@@ -315,13 +439,20 @@ fn list(req: &ApiRequest, ty: &ResourceType, store_id: TypeId, ns: Option<&str>,
             labels.matches(o) && fields.matches(o)
         }
     };
-    let page = req.sim.store.list(store_id, ns, &filter, limit, req.query.get("continue"))?;
+    let page = req
+        .sim
+        .store
+        .list(store_id, ns, &filter, limit, req.query.get("continue"))?;
     let items: Vec<Arc<Value>> = if needs_convert || ty.group == METRICS_GROUP {
         page.items
             .iter()
             .map(|o| {
                 let c = convert(o);
-                Arc::new(if ty.group == METRICS_GROUP { fresh_metrics(c) } else { c })
+                Arc::new(if ty.group == METRICS_GROUP {
+                    fresh_metrics(c)
+                } else {
+                    c
+                })
             })
             .collect()
     } else {
@@ -343,7 +474,13 @@ fn list(req: &ApiRequest, ty: &ResourceType, store_id: TypeId, ns: Option<&str>,
         meta["remainingItemCount"] = json!(remaining);
     }
     let mut out = Vec::with_capacity(256 + items.len() * 2048);
-    let _ = write!(out, "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[", ty.list_kind(), ty.api_version(), meta);
+    let _ = write!(
+        out,
+        "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+        ty.list_kind(),
+        ty.api_version(),
+        meta
+    );
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -351,17 +488,28 @@ fn list(req: &ApiRequest, ty: &ResourceType, store_id: TypeId, ns: Option<&str>,
         let _ = serde_json::to_writer(&mut out, item.as_ref());
     }
     out.extend_from_slice(b"]}");
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from(out)).into_response())
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(out),
+    )
+        .into_response())
 }
 
 fn namespace_exists(sim: &Sim, ns: &str) -> Result<(), ApiError> {
-    let ns_id = sim.registry().by_kind("v1", "Namespace").ok_or_else(ApiError::path_not_found)?;
+    let ns_id = sim
+        .registry()
+        .by_kind("v1", "Namespace")
+        .ok_or_else(ApiError::path_not_found)?;
     sim.store.get(ns_id, "", ns).map(|_| ())
 }
 
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let mut x = (seed as u64) ^ 0x9E37_79B9_7F4A_7C15;
     (0..5)
         .map(|_| {
@@ -373,7 +521,12 @@ fn random_suffix() -> String {
         .collect()
 }
 
-fn create(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: Option<&str>) -> Result<Response, ApiError> {
+fn create(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    id: TypeId,
+    ns: Option<&str>,
+) -> Result<Response, ApiError> {
     let mut object = req.json_body()?;
     if let Some(kind) = object.get("kind").and_then(Value::as_str)
         && kind != ty.kind
@@ -392,12 +545,18 @@ fn create(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: Option<&str>) -> 
     if let Some(ns) = ns {
         match meta.get("namespace").and_then(Value::as_str) {
             Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
-                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
             _ => meta["namespace"] = json!(ns),
         }
     }
-    let name = meta.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let name = if name.is_empty() {
         match meta.get("generateName").and_then(Value::as_str) {
             Some(prefix) if !prefix.is_empty() => {
@@ -405,7 +564,13 @@ fn create(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: Option<&str>) -> 
                 meta["name"] = json!(generated);
                 generated
             }
-            _ => return Err(ApiError::invalid(ty, "", "metadata.name: Required value: name or generateName is required")),
+            _ => {
+                return Err(ApiError::invalid(
+                    ty,
+                    "",
+                    "metadata.name: Required value: name or generateName is required",
+                ));
+            }
         }
     } else {
         name
@@ -445,7 +610,14 @@ fn merge_status(ty: &ResourceType, current: &Value, mut next: Value, status_only
     }
 }
 
-fn replace(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str, status_only: bool) -> Result<Response, ApiError> {
+fn replace(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    id: TypeId,
+    ns: &str,
+    name: &str,
+    status_only: bool,
+) -> Result<Response, ApiError> {
     let mut body = req.json_body()?;
     body["kind"] = json!(ty.kind);
     body["apiVersion"] = json!(ty.api_version());
@@ -454,36 +626,57 @@ fn replace(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str
         && !body_ns.is_empty()
         && body_ns != ns
     {
-        return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
     }
-    let updated = req.sim.store.update(id, ns, name, |current| Ok(merge_status(ty, current, body, status_only)))?;
+    let updated = req.sim.store.update(id, ns, name, |current| {
+        Ok(merge_status(ty, current, body, status_only))
+    })?;
     Ok(json_response(StatusCode::OK, &updated))
 }
 
 /// Applies a PATCH body of the request's content type to `current`.
-fn apply_patch(req: &ApiRequest, ty: &ResourceType, name: &str, current: &Value) -> Result<Value, ApiError> {
+fn apply_patch(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    name: &str,
+    current: &Value,
+) -> Result<Value, ApiError> {
     let content_type = req.content_type();
-    let patch: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let patch: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     let mut next = current.clone();
     match content_type.as_str() {
         // Strategic merge is treated as a JSON merge patch: what kubectl sends for scale,
         // rollout restart and annotate merges the same way (lists are replaced, not merged).
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
             if !patch.is_object() {
-                return Err(ApiError::bad_request("error decoding patch: a merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "error decoding patch: a merge patch must be a JSON object",
+                ));
             }
             json_patch::merge(&mut next, &patch);
         }
         "application/json-patch+json" => {
-            let ops: json_patch::Patch = serde_json::from_value(patch).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(&mut next, &ops).map_err(|e| ApiError::invalid(ty, name, e.to_string()))?;
+            let ops: json_patch::Patch = serde_json::from_value(patch)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            json_patch::patch(&mut next, &ops)
+                .map_err(|e| ApiError::invalid(ty, name, e.to_string()))?;
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     }
     Ok(next)
 }
 
-fn patch(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str, status_only: bool) -> Result<Response, ApiError> {
+fn patch(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    id: TypeId,
+    ns: &str,
+    name: &str,
+    status_only: bool,
+) -> Result<Response, ApiError> {
     let updated = req.sim.store.update(id, ns, name, |current| {
         let next = apply_patch(req, ty, name, current)?;
         Ok(merge_status(ty, current, next, status_only))
@@ -491,35 +684,71 @@ fn patch(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str, 
     Ok(json_response(StatusCode::OK, &updated))
 }
 
-fn delete_preconditions(req: &ApiRequest, ty: &ResourceType, name: &str) -> Result<impl Fn(&Value) -> Result<(), ApiError>, ApiError> {
+fn delete_preconditions(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    name: &str,
+) -> Result<impl Fn(&Value) -> Result<(), ApiError>, ApiError> {
     let options: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?
+        serde_json::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?
     };
-    let want_rv = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string);
-    let want_uid = options.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string);
+    let want_rv = options
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let want_uid = options
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let ty = ty.clone();
     let name = name.to_string();
     Ok(move |current: &Value| {
-        let has = |p: &str| current.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+        let has = |p: &str| {
+            current
+                .pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         if let Some(uid) = &want_uid
             && *uid != has("/metadata/uid")
         {
-            return Err(ApiError::precondition_failed(&ty, &name, format!(
-                "the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated", has("/metadata/uid"))));
+            return Err(ApiError::precondition_failed(
+                &ty,
+                &name,
+                format!(
+                    "the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated",
+                    has("/metadata/uid")
+                ),
+            ));
         }
         if let Some(rv) = &want_rv
             && *rv != has("/metadata/resourceVersion")
         {
-            return Err(ApiError::precondition_failed(&ty, &name, format!(
-                "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified", has("/metadata/resourceVersion"))));
+            return Err(ApiError::precondition_failed(
+                &ty,
+                &name,
+                format!(
+                    "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified",
+                    has("/metadata/resourceVersion")
+                ),
+            ));
         }
         Ok(())
     })
 }
 
-fn delete(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str) -> Result<Response, ApiError> {
+fn delete(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    id: TypeId,
+    ns: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
     let precondition = delete_preconditions(req, ty, name)?;
     let deleted = req.sim.store.delete(id, ns, name, &precondition)?;
     if ty.group.is_empty() && ty.kind == "Namespace" {
@@ -532,16 +761,27 @@ fn delete(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str)
             let (_, items) = req.sim.store.list_all(other, Some(name), &|_| true);
             for item in items {
                 let (item_ns, item_name) = object_key(&item);
-                let _ = req.sim.store.delete(other, &item_ns, &item_name, &|_| Ok(()));
+                let _ = req
+                    .sim
+                    .store
+                    .delete(other, &item_ns, &item_name, &|_| Ok(()));
             }
         }
     }
     Ok(json_response(StatusCode::OK, &deleted))
 }
 
-fn delete_collection(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: Option<&str>) -> Result<Response, ApiError> {
+fn delete_collection(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    id: TypeId,
+    ns: Option<&str>,
+) -> Result<Response, ApiError> {
     let (labels, fields) = req.selectors(ty)?;
-    let (_, items) = req.sim.store.list_all(id, ns, &|o| labels.matches(o) && fields.matches(o));
+    let (_, items) = req
+        .sim
+        .store
+        .list_all(id, ns, &|o| labels.matches(o) && fields.matches(o));
     let mut deleted = Vec::new();
     for item in items {
         let (ns, name) = object_key(&item);
@@ -560,7 +800,13 @@ fn scale_of(object: &Value) -> Value {
     let selector = object
         .pointer("/spec/selector/matchLabels")
         .and_then(Value::as_object)
-        .map(|labels| labels.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(","))
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     json!({
         "kind": "Scale",
@@ -574,22 +820,45 @@ fn scale_of(object: &Value) -> Value {
     })
 }
 
-fn scale(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str, verb: &str) -> Result<Response, ApiError> {
+fn scale(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    id: TypeId,
+    ns: &str,
+    name: &str,
+    verb: &str,
+) -> Result<Response, ApiError> {
     if verb == "get" {
-        return Ok(json_response(StatusCode::OK, &scale_of(&*req.sim.store.get(id, ns, name)?)));
+        return Ok(json_response(
+            StatusCode::OK,
+            &scale_of(&*req.sim.store.get(id, ns, name)?),
+        ));
     }
     let updated = req.sim.store.update(id, ns, name, |current| {
         let before = scale_of(current);
-        let after = if verb == "update" { req.json_body()? } else { apply_patch(req, ty, name, &before)? };
+        let after = if verb == "update" {
+            req.json_body()?
+        } else {
+            apply_patch(req, ty, name, &before)?
+        };
         let replicas = after
             .pointer("/spec/replicas")
             .and_then(Value::as_i64)
             .ok_or_else(|| ApiError::invalid(ty, name, "spec.replicas: Required value"))?;
         if replicas < 0 {
-            return Err(ApiError::invalid(ty, name, format!("spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0")));
+            return Err(ApiError::invalid(
+                ty,
+                name,
+                format!(
+                    "spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
+                ),
+            ));
         }
         let mut next = current.clone();
-        if let Some(rv) = after.pointer("/metadata/resourceVersion").filter(|v| v.as_str().is_some_and(|s| !s.is_empty())) {
+        if let Some(rv) = after
+            .pointer("/metadata/resourceVersion")
+            .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+        {
             next["metadata"]["resourceVersion"] = rv.clone();
         }
         if next.get("spec").is_none_or(|s| !s.is_object()) {
@@ -601,10 +870,20 @@ fn scale(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str, 
     Ok(json_response(StatusCode::OK, &scale_of(&updated)))
 }
 
-fn evict(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str) -> Result<Response, ApiError> {
+fn evict(
+    req: &ApiRequest,
+    ty: &ResourceType,
+    id: TypeId,
+    ns: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
     let _eviction = req.json_body()?;
     let pod = req.sim.store.get(id, ns, name)?;
-    if let Some(pdb_id) = req.sim.registry().by_kind("policy/v1", "PodDisruptionBudget") {
+    if let Some(pdb_id) = req
+        .sim
+        .registry()
+        .by_kind("policy/v1", "PodDisruptionBudget")
+    {
         let (_, pdbs) = req.sim.store.list_all(pdb_id, Some(ns), &|_| true);
         for pdb in pdbs {
             let selects = pdb
@@ -615,46 +894,96 @@ fn evict(req: &ApiRequest, ty: &ResourceType, id: TypeId, ns: &str, name: &str) 
                 continue;
             }
             // Like the disruption controller: healthy = selected pods that are Ready now.
-            let Some(labels) = pdb.pointer("/spec/selector/matchLabels").and_then(Value::as_object) else { continue };
+            let Some(labels) = pdb
+                .pointer("/spec/selector/matchLabels")
+                .and_then(Value::as_object)
+            else {
+                continue;
+            };
             let selector = LabelSelector::from_match_labels(labels);
-            let (_, selected) = req.sim.store.list_all(id, Some(ns), &|p| selector.matches(p));
+            let (_, selected) = req
+                .sim
+                .store
+                .list_all(id, Some(ns), &|p| selector.matches(p));
             let healthy = selected.iter().filter(|p| pod_ready(p)).count() as i64;
-            let desired = match (pdb.pointer("/spec/minAvailable").and_then(Value::as_i64), pdb.pointer("/spec/maxUnavailable").and_then(Value::as_i64)) {
+            let desired = match (
+                pdb.pointer("/spec/minAvailable").and_then(Value::as_i64),
+                pdb.pointer("/spec/maxUnavailable").and_then(Value::as_i64),
+            ) {
                 (Some(min), _) => min,
                 (None, Some(max)) => selected.len() as i64 - max,
-                _ => pdb.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
+                _ => pdb
+                    .pointer("/status/desiredHealthy")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
             };
             let allowed = healthy - desired;
             if allowed <= 0 {
-                let pdb_name = pdb.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                let mut error = ApiError::new(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.");
+                let pdb_name = pdb
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let mut error = ApiError::new(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                );
                 error.details = Some(json!({"causes": [{"reason": "DisruptionBudget",
                     "message": format!("The disruption budget {pdb_name} needs {desired} healthy pods and has {healthy} currently")}]}));
                 return Err(error);
             }
         }
     }
-    req.sim.store.delete(id, ns, name, &|_| Ok(())).map_err(|e| if e.code == 404 { ApiError::not_found(ty, name) } else { e })?;
-    Ok(json_response(StatusCode::CREATED, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+    req.sim
+        .store
+        .delete(id, ns, name, &|_| Ok(()))
+        .map_err(|e| {
+            if e.code == 404 {
+                ApiError::not_found(ty, name)
+            } else {
+                e
+            }
+        })?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }
 
 fn pod_ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some("Ready") && c.get("status").and_then(Value::as_str) == Some("True")))
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some("Ready")
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        })
 }
 
 fn access_review(req: &ApiRequest) -> Result<Response, ApiError> {
     if req.method != Method::POST {
-        return Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource"));
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
     }
     let mut review = if req.content_type() == "application/vnd.kubernetes.protobuf" {
-        protobuf::self_subject_access_review(&req.body).ok_or_else(|| ApiError::bad_request("cannot decode the SelfSubjectAccessReview"))?
+        protobuf::self_subject_access_review(&req.body)
+            .ok_or_else(|| ApiError::bad_request("cannot decode the SelfSubjectAccessReview"))?
     } else {
         req.json_body()?
     };
-    let attrs = review.pointer("/spec/resourceAttributes").cloned().unwrap_or_else(|| json!({}));
-    let text = |f: &str| attrs.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
+    let attrs = review
+        .pointer("/spec/resourceAttributes")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let text = |f: &str| {
+        attrs
+            .get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let registry = req.sim.registry();
     let ty = registry
         .types
@@ -664,7 +993,12 @@ fn access_review(req: &ApiRequest) -> Result<Response, ApiError> {
         Some(ty) => {
             let sub = text("subresource");
             let ns = text("namespace");
-            req.sim.allowed(&text("verb"), ty, (!sub.is_empty()).then_some(sub.as_str()), (!ns.is_empty()).then_some(ns.as_str()))
+            req.sim.allowed(
+                &text("verb"),
+                ty,
+                (!sub.is_empty()).then_some(sub.as_str()),
+                (!ns.is_empty()).then_some(ns.as_str()),
+            )
         }
         None => true,
     };

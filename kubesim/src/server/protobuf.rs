@@ -45,11 +45,16 @@ fn fields(buf: &[u8]) -> Option<Vec<(u64, &[u8])>> {
 }
 
 fn field(buf: &[u8], number: u64) -> Option<&[u8]> {
-    fields(buf)?.into_iter().find(|(n, _)| *n == number).map(|(_, b)| b)
+    fields(buf)?
+        .into_iter()
+        .find(|(n, _)| *n == number)
+        .map(|(_, b)| b)
 }
 
 fn text(buf: &[u8], number: u64) -> String {
-    field(buf, number).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+    field(buf, number)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
 }
 
 /// Decodes a protobuf `SelfSubjectAccessReview` into its JSON form.
@@ -83,7 +88,19 @@ mod tests {
     fn decodes_an_access_review() {
         let attrs = [ld(1, b"shop"), ld(2, b"list"), ld(5, b"pods")].concat();
         let raw = [ld(1, b""), ld(2, &ld(1, &attrs))].concat();
-        let body = [MAGIC.to_vec(), ld(1, &[ld(1, b"authorization.k8s.io/v1"), ld(2, b"SelfSubjectAccessReview")].concat()), ld(2, &raw)].concat();
+        let body = [
+            MAGIC.to_vec(),
+            ld(
+                1,
+                &[
+                    ld(1, b"authorization.k8s.io/v1"),
+                    ld(2, b"SelfSubjectAccessReview"),
+                ]
+                .concat(),
+            ),
+            ld(2, &raw),
+        ]
+        .concat();
         let review = self_subject_access_review(&body).unwrap_or_default();
         assert_eq!(review["spec"]["resourceAttributes"]["verb"], "list");
         assert_eq!(review["spec"]["resourceAttributes"]["namespace"], "shop");

@@ -48,7 +48,10 @@ impl Watcher {
 
     fn matches(&self, object: &Value) -> bool {
         if let Some(ns) = &self.namespace
-            && object.pointer("/metadata/namespace").and_then(Value::as_str) != Some(ns.as_str())
+            && object
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                != Some(ns.as_str())
         {
             return false;
         }
@@ -92,7 +95,12 @@ impl Watcher {
         let object = if self.table {
             let columns = !self.sent_columns;
             self.sent_columns = true;
-            table::table(&self.ty, &[Arc::new(object)], &event.rv.to_string(), columns)
+            table::table(
+                &self.ty,
+                &[Arc::new(object)],
+                &event.rv.to_string(),
+                columns,
+            )
         } else {
             object
         };
@@ -104,7 +112,10 @@ impl Watcher {
         if initial_events_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        encode("BOOKMARK", &json!({"kind": self.ty.kind, "apiVersion": self.ty.api_version(), "metadata": metadata}))
+        encode(
+            "BOOKMARK",
+            &json!({"kind": self.ty.kind, "apiVersion": self.ty.api_version(), "metadata": metadata}),
+        )
     }
 }
 
@@ -115,8 +126,17 @@ fn encode(kind: &str, object: &Value) -> Bytes {
 }
 
 fn stream_response(rx: mpsc::Receiver<Chunk>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) });
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-cache, private")], Body::from_stream(stream))
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-cache, private"),
+        ],
+        Body::from_stream(stream),
+    )
         .into_response()
 }
 
@@ -131,9 +151,11 @@ pub(super) fn serve(
 ) -> Result<Response, ApiError> {
     let from = match req.query.get("resourceVersion") {
         None | Some("0") => WatchFrom::Current,
-        Some(rv) => WatchFrom::After(
-            rv.parse().map_err(|_| ApiError::bad_request(format!("resourceVersion: Invalid value: \"{rv}\": must be a non-negative integer")))?,
-        ),
+        Some(rv) => WatchFrom::After(rv.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "resourceVersion: Invalid value: \"{rv}\": must be a non-negative integer"
+            ))
+        })?),
     };
     let timeout = match req.query.number("timeoutSeconds")? {
         Some(secs) if secs > 0 => Duration::from_secs(secs.unsigned_abs()),
@@ -151,7 +173,14 @@ pub(super) fn serve(
         sent_columns: false,
     };
     let (tx, rx) = mpsc::channel::<Chunk>(256);
-    let start = match req.sim.store.watch(store_id, if initial_events { WatchFrom::Current } else { from }) {
+    let start = match req.sim.store.watch(
+        store_id,
+        if initial_events {
+            WatchFrom::Current
+        } else {
+            from
+        },
+    ) {
         Ok(start) => start,
         Err(expired) => {
             // The API server answers 200 and reports the expiry inside the stream.
