@@ -9,4 +9,5 @@
 
 mod appliance;
 mod harness;
+mod identity;
 mod kubesim;

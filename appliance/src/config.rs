@@ -39,6 +39,131 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Sessions, sign-in limits, audit retention.
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    /// Sign-in with an OpenID Connect provider (Keycloak, Dex, Entra ID, ADFS, …). Unset: local
+    /// accounts only.
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+}
+
+/// Sessions, sign-in limits, audit retention.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Absolute lifetime of a browser session.
+    #[serde(default = "default_session_lifetime", with = "duration_str")]
+    pub session_lifetime: Duration,
+    /// A session unused for this long expires.
+    #[serde(default = "default_session_idle", with = "duration_str")]
+    pub session_idle_timeout: Duration,
+    /// Failed local sign-ins allowed per account (and 4× per source address) per 15 minutes.
+    #[serde(default = "default_login_failures")]
+    pub login_max_failures: u32,
+    /// Whether any signed-in user may create a workspace (else appliance administrators only).
+    #[serde(default)]
+    pub anyone_can_create_workspaces: bool,
+    /// How long audit records are kept.
+    #[serde(default = "default_audit_retention", with = "duration_str")]
+    pub audit_retention: Duration,
+}
+
+/// An OpenID Connect provider and the admission policy for its users.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Issuer URL; discovery is read from `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// Client id registered at the provider. The redirect URI to register is
+    /// `https://<public hostname>:<port>/api/v1/auth/oidc/callback`.
+    pub client_id: String,
+    /// File holding the client secret (e.g. a systemd credential). Unset: a public client (PKCE only).
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// PEM bundle of the CA that signed the provider's certificate (internal PKI). Unset: system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Scopes requested besides `openid`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// Label of the sign-in button.
+    #[serde(default = "default_oidc_name")]
+    pub display_name: String,
+    /// Only these email domains are admitted (empty: any).
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
+    /// Refuse users whose `email_verified` claim is not true.
+    #[serde(default)]
+    pub require_verified_email: bool,
+    /// Claims every admitted user's ID token must satisfy.
+    #[serde(default)]
+    pub required_claims: Vec<ClaimRule>,
+    /// Users satisfying this rule become appliance administrators (may create workspaces).
+    #[serde(default)]
+    pub appliance_admin_rule: Option<ClaimRule>,
+}
+
+/// A condition on an ID-token claim.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    /// Claim name, e.g. `groups`.
+    pub claim: String,
+    /// `exists`, `equals`, `contains` (the claim is a list holding `value`, or a string containing
+    /// it) or `intersects` (the claim list shares an element with `values`).
+    pub op: ClaimOp,
+    /// For `equals` and `contains`.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// For `intersects`.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+/// How a [`ClaimRule`] compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimOp {
+    /// The claim is present.
+    Exists,
+    /// The claim equals `value`.
+    Equals,
+    /// The claim (list or string) contains `value`.
+    Contains,
+    /// The claim list shares an element with `values`.
+    Intersects,
+}
+
+fn default_session_lifetime() -> Duration {
+    Duration::from_secs(7 * 86400)
+}
+fn default_session_idle() -> Duration {
+    Duration::from_secs(86400)
+}
+fn default_login_failures() -> u32 {
+    5
+}
+fn default_audit_retention() -> Duration {
+    Duration::from_secs(365 * 86400)
+}
+fn default_scopes() -> Vec<String> {
+    vec!["email".into(), "profile".into()]
+}
+fn default_oidc_name() -> String {
+    "Sign in with your identity provider".into()
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            session_lifetime: default_session_lifetime(),
+            session_idle_timeout: default_session_idle(),
+            login_max_failures: default_login_failures(),
+            anyone_can_create_workspaces: false,
+            audit_retention: default_audit_retention(),
+        }
+    }
 }
 
 /// The HTTPS listener.
@@ -229,7 +354,7 @@ pub enum ConfigError {
 }
 
 /// Sections that `ACORN_<SECTION>_<KEY>` variables map to.
-const SECTIONS: &[&str] = &["server", "tls", "backup", "log"];
+const SECTIONS: &[&str] = &["server", "tls", "backup", "log", "identity", "oidc"];
 /// Top-level keys settable as `ACORN_<KEY>`.
 const TOP_LEVEL_KEYS: &[&str] = &["state_dir"];
 
@@ -346,6 +471,23 @@ fn section_keys(section: &str) -> &'static [&'static str] {
         ],
         "backup" => &["schedule", "dir", "keep"],
         "log" => &["format", "level"],
+        "identity" => &[
+            "session_lifetime",
+            "session_idle_timeout",
+            "login_max_failures",
+            "anyone_can_create_workspaces",
+            "audit_retention",
+        ],
+        "oidc" => &[
+            "issuer",
+            "client_id",
+            "client_secret_file",
+            "ca_file",
+            "scopes",
+            "display_name",
+            "allowed_email_domains",
+            "require_verified_email",
+        ],
         _ => &[],
     }
 }
@@ -477,6 +619,37 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
                 key: "server.public_hostnames".into(),
                 message: format!("`{name}` is not a DNS name or IP address"),
             });
+        }
+    }
+    if let Some(oidc) = &config.oidc {
+        if !(oidc.issuer.starts_with("https://")
+            || oidc.issuer.starts_with("http://127.0.0.1")
+            || oidc.issuer.starts_with("http://localhost"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "oidc.issuer".into(),
+                message: "must be an https:// URL (plain http only on loopback)".into(),
+            });
+        }
+        for rule in oidc
+            .required_claims
+            .iter()
+            .chain(&oidc.appliance_admin_rule)
+        {
+            let ok = match rule.op {
+                ClaimOp::Exists => true,
+                ClaimOp::Equals | ClaimOp::Contains => rule.value.is_some(),
+                ClaimOp::Intersects => !rule.values.is_empty(),
+            };
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "oidc.required_claims".into(),
+                    message: format!(
+                        "rule on `{}`: `{:?}` needs `value` (equals, contains) or `values` (intersects)",
+                        rule.claim, rule.op
+                    ),
+                });
+            }
         }
     }
     if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {

@@ -38,10 +38,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let base_url = public_base_url(&config, addr.port());
     let sans = tls::leaf_sans(&config.server.public_hostnames, config.server.listen);
     let tls = TlsService::start(store.clone(), config.tls.clone(), sans.clone()).await?;
-    let control = Control::new(store.clone(), base_url.clone());
+    let oidc = match config.oidc.clone() {
+        Some(oidc) => Some(crate::control::oidc::Oidc::new(oidc, &base_url)?),
+        None => None,
+    };
+    let control = Control::new(
+        store.clone(),
+        base_url.clone(),
+        config.identity.clone(),
+        oidc,
+    );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tls.spawn_background(shutdown_rx.clone());
+    control.spawn_housekeeping(shutdown_rx.clone());
     let ops = LocalOps {
         control: control.clone(),
         tls: Arc::clone(&tls),

@@ -76,6 +76,36 @@ error_codes! {
     UsernameTaken = ("username_taken", InvalidRequest, 409),
     /// The password is too short (at least 12 characters) or too long (at most 1024 bytes).
     PasswordRejected = ("password_rejected", InvalidRequest, 400),
+    /// Sign in first: no session cookie or bearer token was sent.
+    Unauthenticated = ("unauthenticated", Auth, 401),
+    /// The session expired (7 days after sign-in, or 24 hours without use) or was revoked. Sign in again.
+    SessionExpired = ("session_expired", Auth, 401),
+    /// The API token is unknown, expired, revoked, or its creator no longer holds its role.
+    TokenInvalid = ("token_invalid", Auth, 401),
+    /// A request authenticated by the session cookie changes state but lacks the session's `x-csrf-token` header.
+    CsrfFailed = ("csrf_failed", Auth, 403),
+    /// The caller's role does not allow this action.
+    Forbidden = ("forbidden", Auth, 403),
+    /// Granting this role needs a role that covers it: nobody can grant more than they hold.
+    RoleEscalation = ("role_escalation", Auth, 403),
+    /// The username or password is wrong.
+    LoginFailed = ("login_failed", Auth, 401),
+    /// Too many attempts; wait for the number of seconds in `Retry-After`.
+    RateLimited = ("rate_limited", Auth, 429),
+    /// The identity provider signed the user in, but the appliance's admission policy refuses them; the message says which rule.
+    AdmissionRefused = ("admission_refused", Auth, 403),
+    /// The OpenID Connect sign-in failed (state, nonce, code exchange or ID token verification); start again.
+    OidcFailed = ("oidc_failed", Auth, 400),
+    /// No OpenID Connect provider is configured (`[oidc]`); use a local account.
+    OidcNotConfigured = ("oidc_not_configured", InvalidRequest, 404),
+    /// The change would leave the workspace without an owner.
+    LastOwner = ("last_owner", InvalidRequest, 409),
+    /// The invitation was already accepted or revoked.
+    InvitationUsed = ("invitation_used", InvalidRequest, 410),
+    /// The invitation expired; ask for a new one.
+    InvitationExpired = ("invitation_expired", InvalidRequest, 410),
+    /// The user is already a member of the workspace.
+    AlreadyMember = ("already_member", InvalidRequest, 409),
     /// The appliance is starting or stopping and cannot serve the request yet.
     NotReady = ("not_ready", System, 503),
     /// The store refused or failed the operation; the appliance log says why.

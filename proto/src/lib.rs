@@ -17,6 +17,7 @@
 
 pub mod authz;
 pub mod error;
+pub mod identity;
 pub mod ops;
 pub mod setup;
 

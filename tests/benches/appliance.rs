@@ -152,11 +152,7 @@ fn free_port() -> u16 {
 /// Writes about `bytes` of system events (64 KiB each, 64 writers so commits are grouped).
 fn fill_store(state_dir: &Path, bytes: u64) -> u64 {
     std::fs::create_dir_all(state_dir).unwrap();
-    let store = Store::open(
-        &state_dir.join("acorn.redb"),
-        StoreOptions::new("bench"),
-    )
-    .unwrap();
+    let store = Store::open(&state_dir.join("acorn.redb"), StoreOptions::new("bench")).unwrap();
     let message = "k8s event: Back-off restarting failed container ".repeat(64 * 1024 / 48);
     let count = bytes / message.len() as u64;
     let runtime = tokio::runtime::Runtime::new().unwrap();

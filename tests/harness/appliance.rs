@@ -20,6 +20,8 @@ pub struct StartOptions {
     pub config: Option<String>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
+    /// Listen on this loopback port instead of a free one (when a peer must know it in advance).
+    pub port: Option<u16>,
 }
 
 /// A running `acorn serve`.
@@ -51,13 +53,14 @@ impl Appliance {
                 (Some(temp), dir)
             }
         };
+        let listen = format!("127.0.0.1:{}", options.port.unwrap_or(0));
         let mut cmd = Command::new(cargo_bin("acorn"));
         cmd.args([
             "serve",
             "--log-format",
             "json",
             "--listen",
-            "127.0.0.1:0",
+            &listen,
             "--state-dir",
         ])
         .arg(&state_dir);
@@ -211,6 +214,15 @@ pub fn pinned_client(ca_pem: &str) -> reqwest::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client")
+}
+
+/// A free loopback port (for peers that must know the appliance's address before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// DER of the leaf the server presented on this response.

@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 pub mod appliance;
+pub mod identity;
+pub mod oidc_provider;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! `{code, message, type, link}` from `acorn-proto`'s table. Internal details go to the log under
 //! the request id, never into the response.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use acorn_proto::{ErrorBody, ErrorCode};
@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// What happened and what to do, safe to show to the caller.
     pub message: String,
+    /// Seconds for a `Retry-After` header (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -23,7 +25,19 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After`.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// "No such object" — also what a caller outside the workspace gets, so ids cannot be probed.
+    pub fn not_found(what: &str) -> Self {
+        ApiError::new(ErrorCode::NotFound, format!("no such {what}"))
     }
 
     /// An unexpected failure: the detail is logged, the caller gets a generic message.
@@ -38,11 +52,32 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store error");
-        ApiError::new(
-            ErrorCode::StoreUnavailable,
-            "the store failed the operation; the appliance log says why",
-        )
+        match e {
+            StoreError::LastOwner => ApiError::new(
+                ErrorCode::LastOwner,
+                "the workspace must keep at least one owner; make someone else owner first",
+            ),
+            StoreError::NotFound { what } => ApiError::not_found(&what),
+            StoreError::InvitationUsed => ApiError::new(
+                ErrorCode::InvitationUsed,
+                "this invitation was already accepted or revoked",
+            ),
+            StoreError::InvitationExpired => ApiError::new(
+                ErrorCode::InvitationExpired,
+                "this invitation expired; ask for a new one",
+            ),
+            StoreError::AlreadyMember => ApiError::new(
+                ErrorCode::AlreadyMember,
+                "you are already a member of this workspace",
+            ),
+            other => {
+                tracing::error!(error = %other, "store error");
+                ApiError::new(
+                    ErrorCode::StoreUnavailable,
+                    "the store failed the operation; the appliance log says why",
+                )
+            }
+        }
     }
 }
 
@@ -50,6 +85,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(ErrorBody::new(self.code, self.message))).into_response()
+        let retry_after = self.retry_after;
+        let mut response =
+            (status, axum::Json(ErrorBody::new(self.code, self.message))).into_response();
+        if let Some(value) =
+            retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }

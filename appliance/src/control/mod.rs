@@ -1,17 +1,34 @@
-//! The control plane: the services that decide (today: first start and one-time links) and the
-//! HTTP routes that call them. Routes convert between HTTP and the services' types and never
-//! decide anything themselves; services know nothing of HTTP.
+//! The control plane: the services that decide and the HTTP routes that call them. Routes
+//! convert between HTTP and the services' types and never decide anything themselves; services
+//! know nothing of HTTP.
 //!
 //! Layout:
-//! - [`setup`]: one-time links that create or reset a local administrator.
-//! - [`error`]: `ApiError`, the one conversion from a failure to `{code, message, type, link}`.
-//! - [`routes`]: the axum router, one module per URL subtree.
+//! - [`auth`]: who is calling (session cookie + CSRF, or API token), local sign-in, sessions;
+//! - [`oidc`]: OpenID Connect sign-in and the admission policy;
+//! - [`authz`]: the one authorization layer (role table in `acorn-proto::authz`);
+//! - [`workspaces`], [`tokens`], [`audit`]: the services of the workspace API;
+//! - [`setup`]: one-time links that create or reset a local administrator;
+//! - [`error`]: `ApiError`, the one conversion from a failure to `{code, message, type, link}`;
+//! - [`routes`]: the route table and the axum router, one module per URL subtree.
 
+pub mod audit;
+pub mod auth;
+pub mod authz;
 pub mod error;
+pub mod oidc;
 pub mod routes;
 pub mod setup;
+pub mod tokens;
+pub mod workspaces;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
 
 use acorn_store::Store;
+
+use crate::config::IdentityConfig;
 
 /// Everything the control plane's services need, shared by every request.
 #[derive(Clone)]
@@ -21,16 +38,60 @@ pub struct Control {
     /// Base URL printed in links (`https://host:port`).
     pub public_base_url: String,
     /// Limits concurrent password hashing (argon2id is deliberately expensive).
-    pub hashing: std::sync::Arc<tokio::sync::Semaphore>,
+    pub hashing: Arc<tokio::sync::Semaphore>,
+    /// Session lifetimes, sign-in limits, audit retention.
+    pub identity: IdentityConfig,
+    /// The OpenID Connect provider, when configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
+    /// Failed sign-ins per account and address.
+    pub limiter: Arc<auth::LoginLimiter>,
 }
 
 impl Control {
     /// Builds the control plane over an open store.
-    pub fn new(store: Store, public_base_url: String) -> Self {
+    pub fn new(
+        store: Store,
+        public_base_url: String,
+        identity: IdentityConfig,
+        oidc: Option<oidc::Oidc>,
+    ) -> Self {
         Control {
             store,
             public_base_url,
-            hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(2)),
+            hashing: Arc::new(tokio::sync::Semaphore::new(2)),
+            identity,
+            oidc: oidc.map(Arc::new),
+            limiter: Arc::new(auth::LoginLimiter::default()),
         }
+    }
+
+    /// Hourly: drop expired sessions; daily: apply the audit retention.
+    pub fn spawn_housekeeping(&self, mut shutdown: watch::Receiver<bool>) {
+        let control = self.clone();
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+            let mut ticks: u64 = 0;
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    _ = hourly.tick() => {
+                        let now = crate::util::now_unix();
+                        let idle = control.identity.session_idle_timeout.as_secs() as i64;
+                        if let Err(e) = control.store.prune_expired_sessions(now, idle).await {
+                            tracing::warn!(error = %e, "pruning expired sessions failed");
+                        }
+                        if ticks.is_multiple_of(24) {
+                            let cutoff = now - control.identity.audit_retention.as_secs() as i64;
+                            match control.store.prune_audit(cutoff).await {
+                                Ok(0) => {}
+                                Ok(n) => tracing::info!(records = n, "audit records past retention removed"),
+                                Err(e) => tracing::warn!(error = %e, "audit retention failed"),
+                            }
+                        }
+                        ticks += 1;
+                    }
+                }
+            }
+        });
     }
 }

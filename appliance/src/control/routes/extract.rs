@@ -63,3 +63,75 @@ fn form_rejection(rejection: FormRejection) -> ApiError {
         _ => ApiError::new(ErrorCode::InvalidBody, rejection.body_text()),
     }
 }
+
+/// Query string with table errors (400 `invalid_parameter`, naming the parameter).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rejection) => Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// `?cursor=&limit=` of list endpoints.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page (1–500, default 100).
+    pub limit: Option<usize>,
+}
+
+/// Pages `items` (sorted by `key`) after the cursor; the cursor is the last key, base64url-encoded.
+pub fn paginate<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    query: &PageQuery,
+) -> Result<acorn_proto::identity::Page<T>, ApiError> {
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            "`limit` must be between 1 and 500",
+        ));
+    }
+    let after = match &query.cursor {
+        Some(c) => Some(
+            engine
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidParameter,
+                        "`cursor` is not a cursor from a previous page",
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let mut rest: Vec<T> = items
+        .into_iter()
+        .filter(|i| after.as_deref().is_none_or(|a| key(i) > a))
+        .collect();
+    let next_cursor = (rest.len() > limit).then(|| engine.encode(key(&rest[limit - 1])));
+    rest.truncate(limit);
+    Ok(acorn_proto::identity::Page {
+        items: rest,
+        next_cursor,
+    })
+}

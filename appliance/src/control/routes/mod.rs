@@ -1,13 +1,22 @@
-//! The HTTP router. One module per URL subtree:
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/docs/errors`;
-//! - [`setup`]: `/setup/{token}` (the page a one-time link opens) and `/api/v1/setup`.
+//! The HTTP router, built from the route table ([`table`]). One module per URL subtree:
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/docs/errors`, `/api/v1/openapi.json`;
+//! - [`setup`]: `/setup/{token}` and `/api/v1/setup` (one-time links);
+//! - [`auth`]: `/api/v1/auth/…` (local and OpenID Connect sign-in, sign-out);
+//! - [`me`]: `/api/v1/me…`; [`invitations`]: `/api/v1/invitations/accept`;
+//! - [`workspaces`]: `/api/v1/workspaces…` and its members, invitations, tokens, audit.
 //!
 //! Cross-cutting layers (body limit, request id, metrics, fallbacks with error bodies) are applied
 //! here once for every route.
 
+pub mod auth;
 pub mod extract;
+pub mod invitations;
+pub mod me;
+pub mod openapi;
 pub mod ops;
 pub mod setup;
+pub mod table;
+pub mod workspaces;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -24,6 +33,7 @@ use acorn_proto::ErrorCode;
 use super::Control;
 use super::error::ApiError;
 use crate::metrics::Metrics;
+use table::RouteSpec;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -38,11 +48,24 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Every route of the appliance.
+pub fn table() -> Vec<RouteSpec> {
+    let mut routes = ops::routes();
+    routes.extend(setup::routes());
+    routes.extend(auth::routes());
+    routes.extend(me::routes());
+    routes.extend(invitations::routes());
+    routes.extend(workspaces::routes());
+    routes
+}
+
 /// The whole router.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    Router::new()
-        .merge(ops::routes())
-        .merge(setup::routes())
+    let mut router = Router::new();
+    for spec in table() {
+        router = router.route(spec.path, spec.handler);
+    }
+    router
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

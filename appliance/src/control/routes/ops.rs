@@ -3,24 +3,61 @@
 
 use std::sync::atomic::Ordering;
 
+use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 
 use acorn_proto::ErrorCode;
 use acorn_proto::ops::Readiness;
 
 use super::AppState;
+use super::table::{Access, RouteSpec, route};
 use crate::control::error::ApiError;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/docs/errors", get(error_docs))
+pub fn routes() -> Vec<RouteSpec> {
+    vec![
+        route(
+            Method::GET,
+            "/healthz",
+            Access::Public,
+            "The process is up",
+            get(healthz),
+        ),
+        route(
+            Method::GET,
+            "/readyz",
+            Access::Public,
+            "The store is open and the server is not stopping",
+            get(readyz),
+        ),
+        route(
+            Method::GET,
+            "/metrics",
+            Access::Public,
+            "Prometheus metrics",
+            get(metrics),
+        ),
+        route(
+            Method::GET,
+            "/docs/errors",
+            Access::Public,
+            "The error-code reference",
+            get(error_docs),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/openapi.json",
+            Access::Public,
+            "This API's OpenAPI 3.1 document",
+            get(openapi),
+        ),
+    ]
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(super::openapi::document())
 }
 
 /// The process is up and answering.

@@ -1,9 +1,8 @@
 //! `/setup/{token}`: the page a one-time link opens (a plain form, no script), and
 //! `POST /api/v1/setup`, the same operation for automation. Both call `control::setup::redeem`.
 
-use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -12,13 +11,34 @@ use acorn_proto::setup::RedeemLinkRequest;
 
 use super::AppState;
 use super::extract::{ApiForm, ApiJson};
+use super::table::{Access, RouteSpec, route};
 use crate::control::setup;
 use crate::util_html::escape;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/setup/{token}", get(setup_page).post(setup_form))
-        .route("/api/v1/setup", post(setup_api))
+pub fn routes() -> Vec<RouteSpec> {
+    vec![
+        route(
+            Method::GET,
+            "/setup/{token}",
+            Access::Public,
+            "The page a one-time link opens",
+            get(setup_page),
+        ),
+        route(
+            Method::POST,
+            "/setup/{token}",
+            Access::Public,
+            "Redeem a one-time link (form)",
+            post(setup_form),
+        ),
+        route(
+            Method::POST,
+            "/api/v1/setup",
+            Access::Public,
+            "Redeem a one-time link: create or reset a local administrator",
+            post(setup_api),
+        ),
+    ]
 }
 
 async fn setup_api(

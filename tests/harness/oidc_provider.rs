@@ -1,0 +1,114 @@
+//! The real OpenID provider (npm `oidc-provider`, installed by `.ci/run` with `npm ci` in
+//! `tests/`), started on loopback for one test, and a driver for its dev login and consent forms.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use reqwest::StatusCode;
+
+/// A running provider.
+pub struct OidcProvider {
+    child: Child,
+    pub issuer: String,
+}
+
+impl OidcProvider {
+    /// Starts it with the appliance's callback registered and `accounts` (login → claims).
+    pub fn start(redirect_uri: &str, accounts: &serde_json::Value) -> OidcProvider {
+        let dir = env!("CARGO_MANIFEST_DIR");
+        assert!(
+            std::path::Path::new(dir)
+                .join("node_modules/oidc-provider")
+                .exists(),
+            "npm oidc-provider is missing: run `npm ci` in tests/ (.ci/run does)"
+        );
+        let mut child = Command::new("node")
+            .arg("peers/oidc-provider.mjs")
+            .current_dir(dir)
+            .env("REDIRECT_URI", redirect_uri)
+            .env("ACCOUNTS", accounts.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start node");
+        let mut line = String::new();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
+        // Keep draining: a closed pipe would kill the provider at its next write (EPIPE).
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("oidc-provider said {line:?}"));
+        OidcProvider {
+            child,
+            issuer: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Follows a sign-in from the appliance's `/api/v1/auth/oidc/login` through the provider's login
+/// and consent forms back to the appliance's callback, like a browser. Returns the callback's
+/// response (not followed further).
+pub async fn browser_sign_in(
+    browser: &reqwest::Client,
+    appliance: &str,
+    login: &str,
+) -> reqwest::Response {
+    let mut url = format!("{appliance}/api/v1/auth/oidc/login?return_to=/welcome");
+    for _ in 0..20 {
+        if url.starts_with(appliance) && url.contains("/api/v1/auth/oidc/callback") {
+            return browser.get(&url).send().await.unwrap();
+        }
+        let response = browser.get(&url).send().await.unwrap();
+        if response.status().is_redirection() {
+            url = absolute(&url, response.headers()["location"].to_str().unwrap());
+            continue;
+        }
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        let html = response.text().await.unwrap();
+        let action = html
+            .split("action=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_else(|| panic!("no form at {url}:\n{html}"))
+            .replace("&amp;", "&");
+        let form: Vec<(&str, &str)> = if html.contains("name=\"login\"") {
+            vec![
+                ("prompt", "login"),
+                ("login", login),
+                ("password", "anything"),
+            ]
+        } else {
+            vec![("prompt", "consent")]
+        };
+        let posted = browser
+            .post(absolute(&url, &action))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            posted.status().is_redirection(),
+            "form post: {}",
+            posted.status()
+        );
+        url = absolute(&url, posted.headers()["location"].to_str().unwrap());
+    }
+    panic!("the sign-in did not reach the appliance's callback");
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http") {
+        return location.to_owned();
+    }
+    let origin: String = base.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    format!("{origin}{location}")
+}

@@ -1,0 +1,345 @@
+//! The authorization matrix, generated from the route table: every route of
+//! `/api/v1/openapi.json` (built from the same table as the router) × every kind of caller
+//! (owner, admin, operator, viewer, auditor, a member of another workspace, anonymous, an API
+//! token) → the status the role table implies. A route without a fixture here fails the test.
+
+use std::collections::HashMap;
+
+use acorn_proto::authz::{Action, Role};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::appliance::Appliance;
+use crate::harness::identity::{self, Answer, PASSWORD, User, send, user, workspace_with};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Caller {
+    Anonymous,
+    Member(Role),
+    Outsider,
+    /// An API token with the admin role.
+    Token,
+}
+
+const CALLERS: &[Caller] = &[
+    Caller::Anonymous,
+    Caller::Member(Role::Owner),
+    Caller::Member(Role::Admin),
+    Caller::Member(Role::Operator),
+    Caller::Member(Role::Viewer),
+    Caller::Member(Role::Auditor),
+    Caller::Outsider,
+    Caller::Token,
+];
+
+/// Routes that refuse API tokens whatever their role (they act for a person, not a workspace).
+const PERSON_ONLY: &[(&str, &str)] = &[
+    ("POST", "/api/v1/workspaces"),
+    ("POST", "/api/v1/workspaces/{workspace_id}/tokens"),
+    ("POST", "/api/v1/invitations/accept"),
+    ("GET", "/api/v1/me/sessions"),
+    ("DELETE", "/api/v1/me/sessions/{session_id}"),
+];
+
+struct World {
+    app: Appliance,
+    /// Appliance administrator outside every test workspace (creates side workspaces).
+    root: User,
+    members: HashMap<&'static str, User>,
+    outsider: User,
+}
+
+fn role_name(role: Role) -> &'static str {
+    role.as_str()
+}
+
+impl World {
+    async fn new() -> World {
+        let app = Appliance::start().await;
+        let root = user(&app, "root").await;
+        let mut members = HashMap::new();
+        for role in Role::ALL {
+            members.insert(role_name(*role), user(&app, role_name(*role)).await);
+        }
+        let outsider = user(&app, "outsider").await;
+        workspace_with(&outsider, "outside", &[]).await;
+        World {
+            app,
+            root,
+            members,
+            outsider,
+        }
+    }
+
+    fn owner(&self) -> &User {
+        &self.members["owner"]
+    }
+}
+
+/// A fresh workspace with every role, a spare viewer to act on, and what the route needs.
+struct Case {
+    ws: String,
+    params: HashMap<&'static str, String>,
+    body: Option<Value>,
+}
+
+async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare: &User) -> Case {
+    let owner = world.owner();
+    let others: Vec<(&User, &str)> = [Role::Admin, Role::Operator, Role::Viewer, Role::Auditor]
+        .iter()
+        .map(|r| (&world.members[role_name(*r)], role_name(*r)))
+        .chain((spare.id != world.root.id).then_some((spare, "viewer")))
+        .collect();
+    let ws = workspace_with(owner, "matrix", &others).await;
+    let mut params = HashMap::from([("workspace_id", ws.clone()), ("user_id", spare.id.clone())]);
+    let acting = match caller {
+        Caller::Member(r) => Some(&world.members[role_name(r)]),
+        Caller::Outsider => Some(&world.outsider),
+        _ => None,
+    };
+    if path.contains("{invitation_id}") {
+        let inv = owner
+            .ok(
+                Method::POST,
+                &format!("/api/v1/workspaces/{ws}/invitations"),
+                Some(json!({ "email": "someone@example.com", "role": "viewer" })),
+            )
+            .await;
+        params.insert("invitation_id", inv["id"].as_str().unwrap().to_owned());
+    }
+    if path.contains("{token_id}") {
+        // Members revoke their own token; the admin token revokes the owner's.
+        let creator = match caller {
+            Caller::Member(_) => acting.unwrap(),
+            _ => owner,
+        };
+        let role = match caller {
+            Caller::Member(r) => role_name(r),
+            _ => "viewer",
+        };
+        let token = creator
+            .ok(
+                Method::POST,
+                &format!("/api/v1/workspaces/{ws}/tokens"),
+                Some(json!({ "name": "victim", "role": role })),
+            )
+            .await;
+        params.insert("token_id", token["id"].as_str().unwrap().to_owned());
+    }
+    if path.contains("{session_id}") {
+        let name = acting.map_or("root", |u| u.name.as_str());
+        let extra = identity::login(&world.app, name).await;
+        params.insert(
+            "session_id",
+            hex::encode(Sha256::digest(extra.cookie.as_bytes())),
+        );
+    }
+    if path.contains("{token}") {
+        params.insert("token", "not-a-real-link".into());
+    }
+    let body = match (method, path) {
+        ("POST", "/api/v1/auth/login") => Some(json!({ "username": "root", "password": PASSWORD })),
+        ("POST", "/api/v1/setup") => {
+            Some(json!({ "token": "forged", "username": "x", "password": PASSWORD }))
+        }
+        ("POST", "/api/v1/workspaces") => Some(json!({ "name": "created" })),
+        ("PATCH", "/api/v1/workspaces/{workspace_id}") => Some(json!({ "name": "renamed" })),
+        ("PUT", "/api/v1/workspaces/{workspace_id}/members/{user_id}") => {
+            Some(json!({ "role": "operator" }))
+        }
+        ("POST", "/api/v1/workspaces/{workspace_id}/invitations") => {
+            Some(json!({ "email": "new@example.com", "role": "viewer" }))
+        }
+        ("POST", "/api/v1/workspaces/{workspace_id}/tokens") => {
+            let role = match caller {
+                Caller::Member(r) => role_name(r),
+                _ => "viewer",
+            };
+            Some(json!({ "name": "matrix", "role": role }))
+        }
+        ("POST", "/api/v1/invitations/accept") => {
+            let side = workspace_with(&world.root, "side", &[]).await;
+            let inv = world
+                .root
+                .ok(
+                    Method::POST,
+                    &format!("/api/v1/workspaces/{side}/invitations"),
+                    Some(json!({ "email": "anyone@example.com", "role": "viewer" })),
+                )
+                .await;
+            Some(json!({ "token": inv["link"].as_str().unwrap().rsplit('/').next().unwrap() }))
+        }
+        _ => None,
+    };
+    Case { ws, params, body }
+}
+
+async fn call(world: &World, method: &str, path: &str, caller: Caller, case: &Case) -> Answer {
+    let mut url_path = path.to_owned();
+    for (name, value) in &case.params {
+        url_path = url_path.replace(&format!("{{{name}}}"), value);
+    }
+    let url = world.app.url(&url_path);
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let client = &world.app.client;
+    match caller {
+        Caller::Anonymous => send(client, method, &url, case.body.as_ref(), None, None, None).await,
+        Caller::Member(r) => {
+            // Sign-out ends the session it is called with: use a fresh one.
+            let who = if url_path == "/api/v1/auth/logout" {
+                identity::login(&world.app, role_name(r)).await
+            } else {
+                world.members[role_name(r)].clone()
+            };
+            send(
+                client,
+                method,
+                &url,
+                case.body.as_ref(),
+                Some(&who.cookie),
+                Some(&who.csrf),
+                None,
+            )
+            .await
+        }
+        Caller::Outsider => {
+            let who = if url_path == "/api/v1/auth/logout" {
+                identity::login(&world.app, "outsider").await
+            } else {
+                world.outsider.clone()
+            };
+            send(
+                client,
+                method,
+                &url,
+                case.body.as_ref(),
+                Some(&who.cookie),
+                Some(&who.csrf),
+                None,
+            )
+            .await
+        }
+        Caller::Token => {
+            let token = world
+                .owner()
+                .ok(
+                    Method::POST,
+                    &format!("/api/v1/workspaces/{}/tokens", case.ws),
+                    Some(json!({ "name": "matrix", "role": "admin" })),
+                )
+                .await;
+            send(
+                client,
+                method,
+                &url,
+                case.body.as_ref(),
+                None,
+                None,
+                Some(token["token"].as_str().unwrap()),
+            )
+            .await
+        }
+    }
+}
+
+/// What the role table says this caller gets on a route with this access.
+fn expected(access: &str, route: (&str, &str), caller: Caller) -> Expect {
+    if access == "public" {
+        return Expect::NotRefused;
+    }
+    if caller == Caller::Anonymous {
+        return Expect::Status(401);
+    }
+    if caller == Caller::Token && PERSON_ONLY.contains(&route) {
+        return Expect::Status(403);
+    }
+    let Some(action) = access.strip_prefix("workspace:") else {
+        assert_eq!(access, "signed_in", "unknown access {access}");
+        return Expect::Success;
+    };
+    let action = Action::ALL
+        .iter()
+        .copied()
+        .find(|a| a.as_str() == action)
+        .unwrap_or_else(|| panic!("unknown action {action}"));
+    let role = match caller {
+        Caller::Outsider => return Expect::Status(404),
+        Caller::Token => Role::Admin,
+        Caller::Member(r) => r,
+        Caller::Anonymous => unreachable!(),
+    };
+    if role.allows(action) {
+        Expect::Success
+    } else {
+        Expect::Status(403)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Success,
+    Status(u16),
+    /// Public routes: whatever the outcome, never 401 or 403.
+    NotRefused,
+}
+
+#[tokio::test]
+async fn every_route_times_every_caller_matches_the_role_table() {
+    let world = World::new().await;
+    let doc = world
+        .app
+        .client
+        .get(world.app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let access = operation["x-acorn-access"]
+                .as_str()
+                .expect("x-acorn-access");
+            for (i, caller) in CALLERS.iter().enumerate() {
+                // Routes that act on a member get a fresh member to act on.
+                let spare = if path.contains("{user_id}") {
+                    user(&world.app, &format!("spare-{checked}-{i}")).await
+                } else {
+                    world.root.clone()
+                };
+                let case = prepare(&world, &method, path, *caller, &spare).await;
+                let answer = call(&world, &method, path, *caller, &case).await;
+                let want = expected(access, (method.as_str(), path.as_str()), *caller);
+                let status = answer.status.as_u16();
+                let ok = match want {
+                    Expect::Success => answer.status.is_success() || answer.status.is_redirection(),
+                    Expect::Status(s) => status == s,
+                    Expect::NotRefused => status != 401 && status != 403,
+                };
+                if !ok {
+                    failures.push(format!(
+                        "{method} {path} as {caller:?}: expected {want:?}, got {status} {}",
+                        answer.body
+                    ));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 30,
+        "only {checked} routes in the OpenAPI document"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
