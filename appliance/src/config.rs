@@ -593,11 +593,11 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
     if config
         .backup
         .schedule
-        .is_some_and(|d| d < Duration::from_secs(60))
+        .is_some_and(|d| d < Duration::from_secs(1))
     {
         return Err(ConfigError::Invalid {
             key: "backup.schedule".into(),
-            message: "must be at least 1m".into(),
+            message: "must be at least 1s".into(),
         });
     }
     if config.backup.keep == 0 {
@@ -665,6 +665,16 @@ fn warnings(config: &Config) -> Vec<String> {
     let mut out = Vec::new();
     if config.tls.leaf_validity <= config.tls.renew_before && config.tls.cert_file.is_none() {
         out.push("tls.leaf_validity is not longer than tls.renew_before: the leaf is renewed at every check".into());
+    }
+    if config
+        .backup
+        .schedule
+        .is_some_and(|d| d < Duration::from_secs(3600))
+    {
+        out.push(
+            "backup.schedule is shorter than an hour: every backup is a full copy of the store"
+                .into(),
+        );
     }
     if config.server.public_hostnames.is_empty() {
         out.push("server.public_hostnames is empty: links and the certificate use this machine's hostname and loopback only".into());

@@ -93,11 +93,31 @@ pub async fn track_requests(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().as_str().to_owned();
-    let response = next.run(req).await;
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    // Every log line written while serving the request carries its id (the id the response's
+    // x-request-id header shows the caller).
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let started = std::time::Instant::now();
+    let response = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, elapsed_ms, "request failed");
+        } else {
+            tracing::debug!(status, elapsed_ms, "request served");
+        }
+    });
     let labels = HttpLabels {
         method,
         route,
-        status: response.status().as_u16(),
+        status,
     };
     state.metrics.http_requests.get_or_create(&labels).inc();
     response

@@ -142,3 +142,30 @@ async fn sigterm_finishes_cleanly_and_readiness_drops() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn request_ids_tie_responses_to_log_lines() {
+    let env = vec![(
+        "ACORN_LOG_LEVEL".to_string(),
+        "acorn=debug,info".to_string(),
+    )];
+    let mut app = Appliance::start_with(StartOptions {
+        env,
+        ..Default::default()
+    })
+    .await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/nope"))
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let line = app.wait_log(Duration::from_secs(10), |l| {
+        l["message"] == "request served" && l["span"]["request_id"] == id.as_str()
+    });
+    assert_eq!(line["status"], 404);
+}

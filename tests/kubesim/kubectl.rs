@@ -202,6 +202,35 @@ async fn kubectl_reads_and_writes() {
         ),
         (
             &[
+                "scale",
+                "-n",
+                "healthy",
+                "deployment/storefront",
+                "--replicas=9",
+                "--dry-run=server",
+            ],
+            true,
+            "deployment.apps/storefront scaled (server dry run)",
+        ),
+        (
+            &[
+                "delete",
+                "pod",
+                "-n",
+                "healthy",
+                "storefront-68f9d7b5c-rw2jv",
+                "--dry-run=server",
+            ],
+            true,
+            "pod \"storefront-68f9d7b5c-rw2jv\" deleted (server dry run)",
+        ),
+        (
+            &["get", "pod", "-n", "healthy", "storefront-68f9d7b5c-rw2jv"],
+            true,
+            "Running",
+        ),
+        (
+            &[
                 "get",
                 "deployment",
                 "-n",
