@@ -378,8 +378,19 @@ impl Store {
     pub fn create(
         &self,
         id: TypeId,
+        object: Value,
+        keep_metadata: bool,
+    ) -> Result<Arc<Value>, ApiError> {
+        self.create_opts(id, object, keep_metadata, false)
+    }
+
+    /// [`Store::create`]; with `dry_run` (`?dryRun=All`) every check runs and nothing is stored.
+    pub fn create_opts(
+        &self,
+        id: TypeId,
         mut object: Value,
         keep_metadata: bool,
+        dry_run: bool,
     ) -> Result<Arc<Value>, ApiError> {
         let ty = self.ty(id)?;
         let key = object_key(&object);
@@ -411,6 +422,12 @@ impl Store {
                 meta.remove("namespace");
             }
         }
+        if dry_run {
+            if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+            }
+            return Ok(Arc::new(object));
+        }
         let object = Arc::new(object);
         inner.rv = rv;
         let collection = collection_mut(&mut inner.collections, id, rv - 1, window);
@@ -433,6 +450,18 @@ impl Store {
         id: TypeId,
         namespace: &str,
         name: &str,
+        change: impl FnOnce(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Arc<Value>, ApiError> {
+        self.update_opts(id, namespace, name, false, change)
+    }
+
+    /// [`Store::update`]; with `dry_run` the result is computed and checked, not stored.
+    pub fn update_opts(
+        &self,
+        id: TypeId,
+        namespace: &str,
+        name: &str,
+        dry_run: bool,
         change: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<Arc<Value>, ApiError> {
         let ty = self.ty(id)?;
@@ -515,6 +544,9 @@ impl Store {
             // A no-op write does not bump the version (the API server skips it too).
             return Ok(current);
         }
+        if dry_run {
+            return Ok(Arc::new(next));
+        }
         next["metadata"]["resourceVersion"] = json!(rv.to_string());
         let object = Arc::new(next);
         collection.objects.insert(key, object.clone());
@@ -537,6 +569,18 @@ impl Store {
         name: &str,
         precondition: &dyn Fn(&Value) -> Result<(), ApiError>,
     ) -> Result<Arc<Value>, ApiError> {
+        self.delete_opts(id, namespace, name, false, precondition)
+    }
+
+    /// [`Store::delete`]; with `dry_run` the checks run and the object stays.
+    pub fn delete_opts(
+        &self,
+        id: TypeId,
+        namespace: &str,
+        name: &str,
+        dry_run: bool,
+        precondition: &dyn Fn(&Value) -> Result<(), ApiError>,
+    ) -> Result<Arc<Value>, ApiError> {
         let ty = self.ty(id)?;
         let key = (namespace.to_string(), name.to_string());
         let mut inner = self.lock();
@@ -549,6 +593,9 @@ impl Store {
             .cloned()
             .ok_or_else(|| ApiError::not_found(ty, name))?;
         precondition(&current)?;
+        if dry_run {
+            return Ok(current);
+        }
         let has_finalizers = current
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)

@@ -46,4 +46,3 @@ pub fn tamper_audit_record(path: &Path, workspace_id: &str, seq: u64) -> Result<
     txn.commit()?;
     Ok(())
 }
-

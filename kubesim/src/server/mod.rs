@@ -219,6 +219,11 @@ impl ApiRequest {
             .is_some_and(|a| a.contains("as=Table"))
     }
 
+    /// `?dryRun=All`: validate and answer, change nothing.
+    fn dry_run(&self) -> bool {
+        self.query.get("dryRun") == Some("All")
+    }
+
     fn content_type(&self) -> String {
         self.headers
             .get(header::CONTENT_TYPE)
@@ -582,7 +587,10 @@ fn create(
         namespace_exists(&req.sim, ns)?;
     }
     let _ = name;
-    let created = req.sim.store.create(id, object, false)?;
+    let created = req
+        .sim
+        .store
+        .create_opts(id, object, false, req.dry_run())?;
     Ok(json_response(StatusCode::CREATED, &created))
 }
 
@@ -630,9 +638,12 @@ fn replace(
             "the namespace of the provided object does not match the namespace sent on the request",
         ));
     }
-    let updated = req.sim.store.update(id, ns, name, |current| {
-        Ok(merge_status(ty, current, body, status_only))
-    })?;
+    let updated = req
+        .sim
+        .store
+        .update_opts(id, ns, name, req.dry_run(), |current| {
+            Ok(merge_status(ty, current, body, status_only))
+        })?;
     Ok(json_response(StatusCode::OK, &updated))
 }
 
@@ -677,10 +688,13 @@ fn patch(
     name: &str,
     status_only: bool,
 ) -> Result<Response, ApiError> {
-    let updated = req.sim.store.update(id, ns, name, |current| {
-        let next = apply_patch(req, ty, name, current)?;
-        Ok(merge_status(ty, current, next, status_only))
-    })?;
+    let updated = req
+        .sim
+        .store
+        .update_opts(id, ns, name, req.dry_run(), |current| {
+            let next = apply_patch(req, ty, name, current)?;
+            Ok(merge_status(ty, current, next, status_only))
+        })?;
     Ok(json_response(StatusCode::OK, &updated))
 }
 
@@ -750,7 +764,13 @@ fn delete(
     name: &str,
 ) -> Result<Response, ApiError> {
     let precondition = delete_preconditions(req, ty, name)?;
-    let deleted = req.sim.store.delete(id, ns, name, &precondition)?;
+    let deleted = req
+        .sim
+        .store
+        .delete_opts(id, ns, name, req.dry_run(), &precondition)?;
+    if req.dry_run() {
+        return Ok(json_response(StatusCode::OK, &deleted));
+    }
     if ty.group.is_empty() && ty.kind == "Namespace" {
         // The namespace controller's job, done at once: everything in it goes too.
         let registry = req.sim.registry();
@@ -834,7 +854,7 @@ fn scale(
             &scale_of(&*req.sim.store.get(id, ns, name)?),
         ));
     }
-    let updated = req.sim.store.update(id, ns, name, |current| {
+    let updated = req.sim.store.update_opts(id, ns, name, req.dry_run(), |current| {
         let before = scale_of(current);
         let after = if verb == "update" {
             req.json_body()?
@@ -877,7 +897,12 @@ fn evict(
     ns: &str,
     name: &str,
 ) -> Result<Response, ApiError> {
-    let _eviction = req.json_body()?;
+    let eviction = req.json_body()?;
+    let dry_run = req.dry_run()
+        || eviction
+            .pointer("/deleteOptions/dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|v| v == "All"));
     let pod = req.sim.store.get(id, ns, name)?;
     if let Some(pdb_id) = req
         .sim
@@ -936,7 +961,7 @@ fn evict(
     }
     req.sim
         .store
-        .delete(id, ns, name, &|_| Ok(()))
+        .delete_opts(id, ns, name, dry_run, &|_| Ok(()))
         .map_err(|e| {
             if e.code == 404 {
                 ApiError::not_found(ty, name)
