@@ -221,7 +221,17 @@ impl ApiRequest {
 
     /// `?dryRun=All`: validate and answer, change nothing.
     fn dry_run(&self) -> bool {
-        self.query.get("dryRun") == Some("All")
+        if self.query.get("dryRun") == Some("All") {
+            return true;
+        }
+        // DELETE carries it in its DeleteOptions body.
+        self.method == Method::DELETE
+            && serde_json::from_slice::<Value>(&self.body).is_ok_and(|options| {
+                options
+                    .get("dryRun")
+                    .and_then(Value::as_array)
+                    .is_some_and(|d| d.iter().any(|v| v == "All"))
+            })
     }
 
     fn content_type(&self) -> String {
