@@ -568,6 +568,148 @@ impl Sim {
         let _ = self.log_tx.send((key, line));
     }
 
+    // --- controllers -----------------------------------------------------------------------
+
+    /// The ReplicaSet controller, reduced to what troubleshooting needs: a deleted pod owned by
+    /// an existing ReplicaSet is replaced by a new pod (same spec and node) that starts in
+    /// ContainerCreating and, 5 s of scenario time later, reaches the state the deleted pod was
+    /// in — so a crashing pod that is deleted comes back and crashes again, as it would.
+    pub fn replace_pod(&self, deleted: &Value) {
+        let Some(owner) = deleted
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .and_then(|refs| {
+                refs.iter().find(|r| {
+                    r.get("kind").and_then(Value::as_str) == Some("ReplicaSet")
+                        && r.get("controller").and_then(Value::as_bool) == Some(true)
+                })
+            })
+            .and_then(|r| r.get("name").and_then(Value::as_str))
+        else {
+            return;
+        };
+        let namespace = deleted
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let (Some(rs_id), Some(pod_id)) = (
+            self.registry().by_kind("apps/v1", "ReplicaSet"),
+            self.registry().by_kind("v1", "Pod"),
+        ) else {
+            return;
+        };
+        if self.store.get(rs_id, namespace, owner).is_err() {
+            return;
+        }
+        let name = format!("{owner}-{}", random_suffix());
+        let mut pod = deleted.clone();
+        let mut final_status = deleted.get("status").cloned().unwrap_or_else(|| json!({}));
+        if let Some(statuses) = final_status
+            .get_mut("containerStatuses")
+            .and_then(Value::as_array_mut)
+        {
+            for status in statuses.iter_mut() {
+                // A container that was crashing has crashed once more by the time it is seen.
+                let crashed = status.pointer("/lastState/terminated").is_some();
+                set(status, "restartCount", json!(u8::from(crashed)));
+            }
+        }
+        let creating: Vec<Value> = deleted
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        json!({"name": c.get("name"), "image": c.get("image"), "imageID": "", "ready": false, "started": false,
+                            "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}, "lastState": {}})
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let stamp = now_rfc3339();
+        if let Some(meta) = pod.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("name".into(), json!(name));
+            for field in [
+                "uid",
+                "resourceVersion",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ] {
+                meta.remove(field);
+            }
+        }
+        set(
+            &mut pod,
+            "status",
+            json!({
+                "phase": "Pending",
+                "hostIP": deleted.pointer("/status/hostIP"),
+                "startTime": stamp,
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": stamp},
+                    {"type": "Ready", "status": "False", "reason": "ContainersNotReady", "lastProbeTime": null, "lastTransitionTime": stamp},
+                ],
+                "containerStatuses": creating,
+            }),
+        );
+        if self.store.create(pod_id, pod, false).is_err() {
+            return;
+        }
+        let mut timeline = lock(&self.timeline);
+        let elapsed =
+            timeline.started.elapsed().as_secs_f64() * self.time_scale + timeline.advanced;
+        let rule = Rule {
+            after: Some(format!("{}s", (elapsed + 5.0).ceil() as u64)),
+            every: None,
+            action: Action::MergePatch {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                namespace: namespace.to_string(),
+                name,
+                patch: json!({"status": final_status}),
+            },
+        };
+        // The scenario's timeline follows the pod to its replacement.
+        let old_name = deleted
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let new_name = match &rule.action {
+            Action::MergePatch { name, .. } => name.clone(),
+            _ => String::new(),
+        };
+        // The new containers print what the old ones did.
+        {
+            let mut logs = lock(&self.logs);
+            let copies: Vec<(LogKey, Vec<LogLine>)> = logs
+                .iter()
+                .filter(|((ns, pod, _, _), _)| ns == namespace && pod == old_name)
+                .map(|((ns, _, c, previous), lines)| {
+                    (
+                        (ns.clone(), new_name.clone(), c.clone(), *previous),
+                        lines.clone(),
+                    )
+                })
+                .collect();
+            logs.extend(copies);
+        }
+        for (existing, _) in timeline.rules.iter_mut() {
+            match &mut existing.action {
+                Action::Restart {
+                    namespace: ns, pod, ..
+                }
+                | Action::AppendLog {
+                    namespace: ns, pod, ..
+                } if ns == namespace && pod == old_name => {
+                    *pod = new_name.clone();
+                }
+                _ => {}
+            }
+        }
+        timeline.rules.push((rule, 0));
+    }
+
     // --- timeline ------------------------------------------------------------------------
 
     /// Moves the scenario clock forward by `seconds` and fires what became due.
@@ -722,6 +864,29 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+/// Five characters like the API server's generated-name suffixes.
+pub(crate) fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = seed
+        ^ 0x9E37_79B9_7F4A_7C15
+        ^ COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_mul(0xA24B_AED4_963E_E407);
+    (0..5)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
 }
 
 /// Sets a field when `target` is an object (objects edited through the API may have any shape).

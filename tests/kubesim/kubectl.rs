@@ -290,6 +290,8 @@ async fn kubectl_reads_and_writes() {
             true,
             "pod \"storefront-68f9d7b5c-4mzq8\" deleted",
         ),
+        // The ReplicaSet replaces it: ContainerCreating first, then the old pod's state.
+        (&["get", "pods", "-n", "healthy"], true, "ContainerCreating"),
         (
             &["get", "pod", "-n", "healthy", "storefront-68f9d7b5c-4mzq8"],
             false,

@@ -320,6 +320,36 @@ async fn timeline_evolves_the_scenarios() {
         "jsonpath={.items[0].count}",
     ]);
     assert_eq!(count, "116");
+    // Deleting the crashing pod: its ReplicaSet brings a new one, which crashes again.
+    let deleted = sim.kubectl(&[
+        "delete",
+        "pod",
+        "-n",
+        "crashloop",
+        "checkout-7c9d8f6b5-x2k4p",
+    ]);
+    assert!(deleted.status.success(), "{}", output_text(&deleted));
+    let pods = output_text(&sim.kubectl(&["get", "pods", "-n", "crashloop", "--no-headers"]));
+    assert!(
+        pods.starts_with("checkout-7c9d8f6b5-") && pods.contains("ContainerCreating"),
+        "{pods}"
+    );
+    sim.admin("POST", "advance?seconds=6", None).await;
+    let pods = output_text(&sim.kubectl(&["get", "pods", "-n", "crashloop", "--no-headers"]));
+    assert!(
+        pods.contains("CrashLoopBackOff") && !pods.contains("x2k4p"),
+        "{pods}"
+    );
+    let new_pod = pods
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let previous = output_text(&sim.kubectl(&["logs", "-p", "-n", "crashloop", &new_pod]));
+    assert!(
+        previous.contains("panic: invalid value for MAX_CONNECTIONS"),
+        "{previous}"
+    );
     let log = output_text(&sim.kubectl(&[
         "logs",
         "-n",

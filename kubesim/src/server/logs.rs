@@ -155,7 +155,7 @@ pub(super) async fn serve(
             }
             // CrashLoopBackOff: the kubelet serves the last (terminated) run's log.
             (Some("CrashLoopBackOff"), current) => current.unwrap_or_default(),
-            (Some(reason), None) => {
+            (Some(reason), _) => {
                 return Err(ApiError::bad_request(format!(
                     "container \"{container}\" in pod \"{pod_name}\" is waiting to start: {reason}"
                 )));

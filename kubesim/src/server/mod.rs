@@ -519,23 +519,6 @@ fn namespace_exists(sim: &Sim, ns: &str) -> Result<(), ApiError> {
     sim.store.get(ns_id, "", ns).map(|_| ())
 }
 
-fn random_suffix() -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let mut x = (seed as u64) ^ 0x9E37_79B9_7F4A_7C15;
-    (0..5)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
-        })
-        .collect()
-}
-
 fn create(
     req: &ApiRequest,
     ty: &ResourceType,
@@ -575,7 +558,7 @@ fn create(
     let name = if name.is_empty() {
         match meta.get("generateName").and_then(Value::as_str) {
             Some(prefix) if !prefix.is_empty() => {
-                let generated = format!("{prefix}{}", random_suffix());
+                let generated = format!("{prefix}{}", crate::sim::random_suffix());
                 meta["name"] = json!(generated);
                 generated
             }
@@ -853,6 +836,9 @@ fn delete(
     if req.dry_run() {
         return Ok(json_response(StatusCode::OK, &deleted));
     }
+    if ty.group.is_empty() && ty.kind == "Pod" {
+        req.sim.replace_pod(&deleted);
+    }
     if ty.group.is_empty() && ty.kind == "Namespace" {
         // The namespace controller's job, done at once: everything in it goes too.
         let registry = req.sim.registry();
@@ -1041,7 +1027,8 @@ fn evict(
             }
         }
     }
-    req.sim
+    let evicted = req
+        .sim
         .store
         .delete_opts(id, ns, name, dry_run, &|_| Ok(()))
         .map_err(|e| {
@@ -1051,6 +1038,9 @@ fn evict(
                 e
             }
         })?;
+    if !dry_run {
+        req.sim.replace_pod(&evicted);
+    }
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
