@@ -16,12 +16,7 @@ impl OidcProvider {
     /// Starts it with the appliance's callback registered and `accounts` (login → claims).
     pub fn start(redirect_uri: &str, accounts: &serde_json::Value) -> OidcProvider {
         let dir = env!("CARGO_MANIFEST_DIR");
-        assert!(
-            std::path::Path::new(dir)
-                .join("node_modules/oidc-provider")
-                .exists(),
-            "npm oidc-provider is missing: run `npm ci` in tests/ (.ci/run does)"
-        );
+        install_npm_peers(dir);
         let mut child = Command::new("node")
             .arg("peers/oidc-provider.mjs")
             .current_dir(dir)
@@ -45,6 +40,26 @@ impl OidcProvider {
             issuer: format!("http://127.0.0.1:{port}"),
         }
     }
+}
+
+/// `npm ci` in `tests/` once per run when the peer is missing, so that `cargo test` works on a
+/// fresh machine with Node.js installed (`.ci/run` installs Node.js and runs it too).
+fn install_npm_peers(dir: &str) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        if std::path::Path::new(dir)
+            .join("node_modules/oidc-provider")
+            .exists()
+        {
+            return;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir)
+            .status()
+            .expect("npm is needed for the OpenID provider test peer (apt-get install nodejs npm)");
+        assert!(status.success(), "npm ci in tests/ failed");
+    });
 }
 
 impl Drop for OidcProvider {
