@@ -259,3 +259,31 @@ async fn streaming_list_watcher_converges() {
     converged(&sim, &reader, "", "live events after a streaming list").await;
     task.abort();
 }
+
+#[tokio::test]
+async fn kube_discovery_sees_builtin_and_custom_groups() {
+    let sim = KubeSim::start(&["--scenario", "healthy"]).await;
+    let client = sim.client().await;
+    let discovery = kube::discovery::Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    let plurals = |group: &str| -> Vec<String> {
+        discovery
+            .get(group)
+            .map(|g| {
+                g.recommended_resources()
+                    .into_iter()
+                    .map(|(r, _)| r.plural)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(plurals("").contains(&"pods".to_string()));
+    assert!(plurals("apps").contains(&"deployments".to_string()));
+    assert!(plurals("coordination.k8s.io").contains(&"leases".to_string()));
+    assert!(plurals("metrics.k8s.io").contains(&"pods".to_string()));
+    assert!(plurals("cert-manager.io").contains(&"certificates".to_string()));
+    let version = client.apiserver_version().await.expect("version");
+    assert_eq!(version.git_version, "v1.32.4");
+}
