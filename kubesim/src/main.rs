@@ -6,6 +6,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)
 )]
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,11 +90,16 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::List => {
+            // Written by hand rather than println!: `list | head` must not panic on a closed pipe.
+            let mut out = std::io::stdout().lock();
             for name in scenario::builtin_names() {
                 let summary = scenario::load_builtin(&name)
                     .map(|s| s.summary)
                     .unwrap_or_default();
-                println!("{name:<22} {}", summary.lines().next().unwrap_or_default());
+                let first = summary.lines().next().unwrap_or_default();
+                if writeln!(out, "{name:<22} {first}").is_err() {
+                    break;
+                }
             }
             Ok(())
         }
@@ -119,7 +125,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     acorn_kubesim::write_kubeconfig(&args.kubeconfig_out, &running.url())
         .context("writing the kubeconfig")?;
     tracing::info!(url = %running.url(), kubeconfig = %args.kubeconfig_out.display(), scenarios = ?running.sim.scenario_names(), "serving");
-    println!("listening on {}", running.url());
+    // Not println!: a closed stdout must not stop the server.
+    let _ = writeln!(std::io::stdout(), "listening on {}", running.url());
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = running.wait() => {}

@@ -100,7 +100,7 @@ pub fn builtin_names() -> Vec<String> {
 
 /// Loads a built-in scenario (or `_base`).
 pub fn load_builtin(name: &str) -> Result<Scenario, SimError> {
-    if name != BASE && !builtin_names().iter().any(|n| n == name) {
+    if !Library::iter().any(|path| path.starts_with(&format!("{name}/"))) {
         return Err(SimError::UnknownScenario(name.to_string()));
     }
     let prefix = format!("{name}/");
