@@ -172,6 +172,11 @@ const FACTS: &[(&str, &[&str], &str)] = &[
     ),
     (
         "pvc-pending",
+        &["get", "storageclass"],
+        "standard (default)   rancher.io/local-path",
+    ),
+    (
+        "pvc-pending",
         &[
             "get",
             "events",

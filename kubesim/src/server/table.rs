@@ -333,6 +333,47 @@ pub fn table(ty: &ResourceType, items: &[Arc<Value>], rv: &str, columns: bool) -
                 ]
             },
         ),
+        ("storage.k8s.io", "StorageClass") => (
+            &[
+                ("Name", "string", 0),
+                ("Provisioner", "string", 0),
+                ("ReclaimPolicy", "string", 0),
+                ("VolumeBindingMode", "string", 0),
+                ("AllowVolumeExpansion", "boolean", 0),
+                ("Age", "string", 0),
+            ],
+            |o| {
+                let default = str_at(
+                    o,
+                    "/metadata/annotations/storageclass.kubernetes.io~1is-default-class",
+                ) == "true";
+                let name = str_at(o, "/metadata/name");
+                vec![
+                    json!(if default {
+                        format!("{name} (default)")
+                    } else {
+                        name.to_string()
+                    }),
+                    json!(str_at(o, "/provisioner")),
+                    json!(
+                        o.pointer("/reclaimPolicy")
+                            .and_then(Value::as_str)
+                            .unwrap_or("Delete")
+                    ),
+                    json!(
+                        o.pointer("/volumeBindingMode")
+                            .and_then(Value::as_str)
+                            .unwrap_or("Immediate")
+                    ),
+                    json!(
+                        o.pointer("/allowVolumeExpansion")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false)
+                    ),
+                    age(o),
+                ]
+            },
+        ),
         ("apps", "Deployment") => (
             &[
                 ("Name", "string", 0),
