@@ -240,7 +240,7 @@ impl LabelSelector {
                         }
                     }
                     other => {
-                        return Err(requirement_error(other, "'=', '!=', '==', 'in', notin'"));
+                        return Err(requirement_error(other, "in, notin, =, ==, !=, gt, lt"));
                     }
                 }
             };
@@ -401,7 +401,7 @@ mod tests {
             ),
             (
                 "a b",
-                "unable to parse requirement: found 'b', expected: '=', '!=', '==', 'in', notin'",
+                "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt",
             ),
         ] {
             match LabelSelector::parse(sel) {
