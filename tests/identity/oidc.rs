@@ -96,3 +96,34 @@ async fn code_flow_signs_in_and_the_admission_policy_refuses() {
     let replay = replayer.get(used).send().await.unwrap();
     assert_eq!(replay.status(), 400, "a callback URL works once");
 }
+
+#[tokio::test]
+async fn a_provider_answering_for_another_issuer_is_refused() {
+    let port = free_port();
+    let base = format!("https://127.0.0.1:{port}");
+    let idp = OidcProvider::start(
+        &format!("{base}/api/v1/auth/oidc/callback"),
+        &json!({ "alice": {} }),
+    );
+    // Same server, another name: its discovery document names http://127.0.0.1:…, not this URL.
+    let impostor = idp.issuer.replace("127.0.0.1", "localhost");
+    let config = format!("[oidc]\nissuer = \"{impostor}\"\nclient_id = \"acorn\"\n");
+    let app = Appliance::start_with(StartOptions {
+        config: Some(config),
+        port: Some(port),
+        ..Default::default()
+    })
+    .await;
+    let refused = pinned_client(&app.ca_pem)
+        .get(app.url("/api/v1/auth/oidc/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "oidc_failed");
+    assert!(
+        body["message"].as_str().unwrap().contains("discovery"),
+        "{body}"
+    );
+}
