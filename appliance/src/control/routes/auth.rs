@@ -66,25 +66,16 @@ async fn login(
     let control = &state.control;
     match auth::local_login(control, &body.username, body.password, &meta).await {
         Ok((id, session, user)) => {
-            let caller = Caller {
+            let caller = recorded_sign_in(
+                control,
                 user,
-                principal: Principal::Session {
-                    id_hash: crate::util::sha256(&id),
-                    session,
-                },
+                &id,
+                session,
                 meta,
-            };
-            control
-                .store
-                .append_audit(draft(
-                    &caller,
-                    None,
-                    "auth.login",
-                    Some("local".into()),
-                    Category::Auth,
-                    Operation::Write,
-                ))
-                .await?;
+                "auth.login",
+                "local".into(),
+            )
+            .await?;
             signed_in(control, &caller, &id)
         }
         Err(e) => {
@@ -238,25 +229,16 @@ async fn oidc_callback(
         user
     };
     let (id, session) = auth::start_session(control, &user, &meta).await?;
-    let caller = Caller {
+    recorded_sign_in(
+        control,
         user,
-        principal: Principal::Session {
-            id_hash: crate::util::sha256(&id),
-            session,
-        },
+        &id,
+        session,
         meta,
-    };
-    control
-        .store
-        .append_audit(draft(
-            &caller,
-            None,
-            "auth.oidc_login",
-            Some(identity.issuer),
-            Category::Auth,
-            Operation::Write,
-        ))
-        .await?;
+        "auth.oidc_login",
+        identity.issuer,
+    )
+    .await?;
     let cookie = auth::session_set_cookie(&id, control.identity.session_lifetime);
     Ok((
         StatusCode::SEE_OTHER,
@@ -266,6 +248,34 @@ async fn oidc_callback(
         ],
     )
         .into_response())
+}
+
+/// The caller a new session makes, with the sign-in recorded in the appliance's audit chain.
+async fn recorded_sign_in(
+    control: &Control,
+    user: acorn_store::User,
+    session_id: &str,
+    session: acorn_store::Session,
+    meta: RequestMeta,
+    action: &str,
+    target: String,
+) -> Result<Caller, ApiError> {
+    let id_hash = crate::util::sha256(session_id);
+    let caller = Caller {
+        user,
+        principal: Principal::Session { id_hash, session },
+        meta,
+    };
+    let record = draft(
+        &caller,
+        None,
+        action,
+        Some(target),
+        Category::Auth,
+        Operation::Write,
+    );
+    control.store.append_audit(record).await?;
+    Ok(caller)
 }
 
 fn not_configured() -> ApiError {
