@@ -100,6 +100,8 @@ error_codes! {
     OidcNotConfigured = ("oidc_not_configured", InvalidRequest, 404),
     /// The change would leave the workspace without an owner.
     LastOwner = ("last_owner", InvalidRequest, 409),
+    /// The change would leave the appliance without a local administrator (first-run setup would reopen); create another first.
+    LastAdministrator = ("last_administrator", InvalidRequest, 409),
     /// The invitation was already accepted or revoked.
     InvitationUsed = ("invitation_used", InvalidRequest, 410),
     /// The invitation expired; ask for a new one.

@@ -69,6 +69,29 @@ async fn code_flow_signs_in_and_the_admission_policy_refuses() {
     assert_eq!(me["user"]["name"], "Alice");
     assert!(me["csrf_token"].as_str().is_some_and(|t| t.len() > 20));
 
+    // Alice is not an appliance administrator: no workspaces of her own, no user deletion.
+    let csrf = me["csrf_token"].as_str().unwrap();
+    let as_alice = |method: reqwest::Method, path: &str| {
+        pinned_client(&app.ca_pem)
+            .request(method, app.url(path))
+            .header("cookie", format!("__Host-acorn_session={cookie}"))
+            .header("x-csrf-token", csrf)
+    };
+    let create = as_alice(reqwest::Method::POST, "/api/v1/workspaces")
+        .json(&json!({ "name": "mine" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 403);
+    let delete = as_alice(
+        reqwest::Method::DELETE,
+        "/api/v1/users/usr_0000000000000000",
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(delete.status(), 403);
+
     // Mallory lacks the group, Eve the email domain: refused, each with the rule that failed.
     for (login, rule) in [("mallory", "groups"), ("eve", "email domains")] {
         let refused = browser_sign_in(&browser(&app.ca_pem), &base, login).await;

@@ -263,6 +263,67 @@ async fn api_tokens_are_scoped_and_die_with_their_creator() {
     );
     let dead = bearer(Method::GET, format!("/api/v1/workspaces/{ws}"), None).await;
     assert_eq!((dead.status.as_u16(), dead.code()), (401, "token_invalid"));
+
+    // A user deleted by an appliance administrator takes their tokens and sessions along.
+    let viewer = user(&app, "viewer").await;
+    let ws2 = workspace_with(&owner, "second", &[(&viewer, "viewer")]).await;
+    let theirs = viewer
+        .ok(
+            Method::POST,
+            &format!("/api/v1/workspaces/{ws2}/tokens"),
+            Some(json!({ "name": "ci", "role": "viewer" })),
+        )
+        .await;
+    let theirs = theirs["token"].as_str().unwrap().to_owned();
+    let ws2_url = app.url(&format!("/api/v1/workspaces/{ws2}"));
+    assert_eq!(
+        send(
+            &app.client,
+            Method::GET,
+            &ws2_url,
+            None,
+            None,
+            None,
+            Some(&theirs)
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        owner
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/users/{}", viewer.id),
+                None
+            )
+            .await
+            .status,
+        204
+    );
+    let gone = send(
+        &app.client,
+        Method::GET,
+        &ws2_url,
+        None,
+        None,
+        None,
+        Some(&theirs),
+    )
+    .await;
+    assert_eq!((gone.status.as_u16(), gone.code()), (401, "token_invalid"));
+    assert_eq!(
+        viewer.call(Method::GET, "/api/v1/me", None).await.code(),
+        "session_expired"
+    );
+    // The last owner of a workspace cannot be deleted.
+    let refused = operator
+        .call(Method::DELETE, &format!("/api/v1/users/{}", owner.id), None)
+        .await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code()),
+        (409, "last_owner")
+    );
     let garbage = send(
         &app.client,
         Method::GET,

@@ -19,6 +19,7 @@ pub mod oidc;
 pub mod routes;
 pub mod setup;
 pub mod tokens;
+pub mod users;
 pub mod workspaces;
 
 use std::sync::Arc;

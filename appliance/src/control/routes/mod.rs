@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod setup;
 pub mod table;
+pub mod users;
 pub mod workspaces;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub fn table() -> Vec<RouteSpec> {
     routes.extend(me::routes());
     routes.extend(invitations::routes());
     routes.extend(workspaces::routes());
+    routes.extend(users::routes());
     routes
 }
 

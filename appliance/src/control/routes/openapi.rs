@@ -29,6 +29,7 @@ fn build() -> Value {
                 "signed_in".to_owned(),
                 json!([{ "session": [] }, { "token": [] }]),
             ),
+            Access::ApplianceAdmin => ("appliance_admin".to_owned(), json!([{ "session": [] }])),
             Access::Workspace(action) => (
                 format!("workspace:{}", action.as_str()),
                 json!([{ "session": [] }, { "token": [] }]),

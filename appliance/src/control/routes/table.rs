@@ -17,6 +17,8 @@ pub enum Access {
     SignedIn,
     /// A member of the workspace in the path whose role allows the action.
     Workspace(Action),
+    /// An appliance administrator signed in as a person.
+    ApplianceAdmin,
 }
 
 /// One route.
