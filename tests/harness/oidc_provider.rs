@@ -15,13 +15,28 @@ pub struct OidcProvider {
 impl OidcProvider {
     /// Starts it with the appliance's callback registered and `accounts` (login → claims).
     pub fn start(redirect_uri: &str, accounts: &serde_json::Value) -> OidcProvider {
+        OidcProvider::spawn(
+            "peers/oidc-provider.mjs",
+            &[
+                ("REDIRECT_URI", redirect_uri),
+                ("ACCOUNTS", &accounts.to_string()),
+            ],
+        )
+    }
+
+    /// Starts `peers/faulty-idp.mjs`, which signs ID tokens with `fault` (`audience`, `expired`
+    /// or `none`): what no conforming provider would issue.
+    pub fn start_faulty(fault: &str) -> OidcProvider {
+        OidcProvider::spawn("peers/faulty-idp.mjs", &[("ID_TOKEN_FAULT", fault)])
+    }
+
+    fn spawn(script: &str, env: &[(&str, &str)]) -> OidcProvider {
         let dir = env!("CARGO_MANIFEST_DIR");
         install_npm_peers(dir);
         let mut child = Command::new("node")
-            .arg("peers/oidc-provider.mjs")
+            .arg(script)
             .current_dir(dir)
-            .env("REDIRECT_URI", redirect_uri)
-            .env("ACCOUNTS", accounts.to_string())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

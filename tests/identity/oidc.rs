@@ -150,3 +150,43 @@ async fn a_provider_answering_for_another_issuer_is_refused() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn id_tokens_for_another_audience_or_expired_are_refused() {
+    // The control case signs in; each fault alone makes the same flow fail verification.
+    for (fault, outcome) in [("none", 303), ("audience", 400), ("expired", 400)] {
+        let idp = OidcProvider::start_faulty(fault);
+        let config = format!(
+            "[oidc]\nissuer = \"{}\"\nclient_id = \"acorn\"\n",
+            idp.issuer
+        );
+        let app = Appliance::start_with(StartOptions {
+            config: Some(config),
+            ..Default::default()
+        })
+        .await;
+        let client = browser(&app.ca_pem);
+        let to_idp = client
+            .get(app.url("/api/v1/auth/oidc/login"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(to_idp.status(), 303, "{fault}");
+        let authorize = to_idp.headers()["location"].to_str().unwrap().to_owned();
+        let back = client.get(&authorize).send().await.unwrap();
+        let callback = back.headers()["location"].to_str().unwrap().to_owned();
+        let answer = client.get(&callback).send().await.unwrap();
+        assert_eq!(answer.status(), outcome, "{fault}");
+        if outcome == 400 {
+            let body: serde_json::Value = answer.json().await.unwrap();
+            assert_eq!(body["code"], "oidc_failed", "{fault}");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("ID token rejected"),
+                "{fault}: {body}"
+            );
+        }
+    }
+}
