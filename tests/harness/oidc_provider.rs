@@ -24,8 +24,8 @@ impl OidcProvider {
         )
     }
 
-    /// Starts `peers/faulty-idp.mjs`, which signs ID tokens with `fault` (`audience`, `expired`
-    /// or `none`): what no conforming provider would issue.
+    /// Starts `peers/faulty-idp.mjs`, which signs ID tokens with `fault` (`audience`, `expired`,
+    /// `nonce` or `none`): what no conforming provider would issue.
     pub fn start_faulty(fault: &str) -> OidcProvider {
         OidcProvider::spawn("peers/faulty-idp.mjs", &[("ID_TOKEN_FAULT", fault)])
     }

@@ -152,9 +152,14 @@ async fn a_provider_answering_for_another_issuer_is_refused() {
 }
 
 #[tokio::test]
-async fn id_tokens_for_another_audience_or_expired_are_refused() {
+async fn id_tokens_for_another_audience_expired_or_replayed_are_refused() {
     // The control case signs in; each fault alone makes the same flow fail verification.
-    for (fault, outcome) in [("none", 303), ("audience", 400), ("expired", 400)] {
+    for (fault, outcome) in [
+        ("none", 303),
+        ("audience", 400),
+        ("expired", 400),
+        ("nonce", 400),
+    ] {
         let idp = OidcProvider::start_faulty(fault);
         let config = format!(
             "[oidc]\nissuer = \"{}\"\nclient_id = \"acorn\"\n",

@@ -1,7 +1,8 @@
 // A deliberately misbehaving OpenID provider, for the bad-input tests that no conforming provider
 // can produce: it signs real RS256 ID tokens (with `jose`, which oidc-provider itself uses) but
 // with the fault named in ID_TOKEN_FAULT: "audience" (aud is another client), "expired" (exp in
-// the past) or "none" (a correct token, the control case). It skips login: /auth redirects back
+// the past), "nonce" (a nonce from another sign-in: a replayed token) or "none" (a correct token,
+// the control case). It skips login: /auth redirects back
 // with a code at once. Prints "READY <port>".
 import http from 'node:http';
 import { generateKeyPair, exportJWK, SignJWT } from 'jose';
@@ -37,7 +38,7 @@ const server = http.createServer(async (req, res) => {
     for await (const chunk of req) body += chunk;
     const code = new URLSearchParams(body).get('code');
     const now = Math.floor(Date.now() / 1000);
-    const idToken = await new SignJWT({ nonce: nonces.get(code), email: 'alice@example.com', email_verified: true })
+    const idToken = await new SignJWT({ nonce: fault === 'nonce' ? 'from-another-sign-in' : nonces.get(code), email: 'alice@example.com', email_verified: true })
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
       .setIssuer(issuer)
       .setSubject('alice')
