@@ -32,6 +32,16 @@ impl Answer {
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
     }
+
+    /// Asserts an error answer: this status and this code from the error table.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status.as_u16(), self.code()),
+            (status, code),
+            "{}",
+            self.body
+        );
+    }
 }
 
 /// Sends a request with optional cookie, CSRF header and bearer token.

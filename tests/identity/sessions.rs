@@ -23,10 +23,7 @@ async fn cookie_writes_need_the_csrf_header_and_sessions_end() {
         None,
     )
     .await;
-    assert_eq!(
-        (no_csrf.status.as_u16(), no_csrf.code()),
-        (403, "csrf_failed")
-    );
+    no_csrf.assert_error(403, "csrf_failed");
     let wrong = send(
         &app.client,
         Method::POST,
@@ -84,10 +81,7 @@ async fn cookie_writes_need_the_csrf_header_and_sessions_end() {
         None,
     )
     .await;
-    assert_eq!(
-        (tampered.status.as_u16(), tampered.code()),
-        (401, "session_expired")
-    );
+    tampered.assert_error(401, "session_expired");
     let anonymous = send(
         &app.client,
         Method::GET,
@@ -155,10 +149,7 @@ async fn wrong_passwords_are_refused_then_rate_limited() {
             None,
         )
         .await;
-        assert_eq!(
-            (answer.status.as_u16(), answer.code()),
-            (401, "login_failed")
-        );
+        answer.assert_error(401, "login_failed");
     }
     let unknown = send(
         &app.client,
@@ -185,10 +176,7 @@ async fn wrong_passwords_are_refused_then_rate_limited() {
         None,
     )
     .await;
-    assert_eq!(
-        (limited.status.as_u16(), limited.code()),
-        (429, "rate_limited")
-    );
+    limited.assert_error(429, "rate_limited");
     assert!(limited.headers.contains_key("retry-after"));
     let bad = send(
         &app.client,

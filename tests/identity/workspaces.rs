@@ -42,10 +42,7 @@ async fn invitation_lifecycle_and_escalation_attempts() {
             Some(json!({ "email": "x@example.com", "role": "owner" })),
         )
         .await;
-    assert_eq!(
-        (as_owner.status.as_u16(), as_owner.code()),
-        (403, "forbidden")
-    );
+    as_owner.assert_error(403, "forbidden");
     let by_operator = operator
         .call(
             Method::POST,
@@ -124,10 +121,7 @@ async fn invitation_lifecycle_and_escalation_attempts() {
             Some(json!({ "token": token_of(&revoked) })),
         )
         .await;
-    assert_eq!(
-        (refused.status.as_u16(), refused.code()),
-        (410, "invitation_used")
-    );
+    refused.assert_error(410, "invitation_used");
     let states: Vec<Value> = admin.ok(Method::GET, &invitations, None).await["items"]
         .as_array()
         .unwrap()
@@ -170,10 +164,7 @@ async fn api_tokens_are_scoped_and_die_with_their_creator() {
             Some(json!({ "name": "ci", "role": "admin" })),
         )
         .await;
-    assert_eq!(
-        (higher.status.as_u16(), higher.code()),
-        (403, "role_escalation")
-    );
+    higher.assert_error(403, "role_escalation");
     let created = operator
         .ok(
             Method::POST,
@@ -262,7 +253,7 @@ async fn api_tokens_are_scoped_and_die_with_their_creator() {
         204
     );
     let dead = bearer(Method::GET, format!("/api/v1/workspaces/{ws}"), None).await;
-    assert_eq!((dead.status.as_u16(), dead.code()), (401, "token_invalid"));
+    dead.assert_error(401, "token_invalid");
 
     // A user deleted by an appliance administrator takes their tokens and sessions along.
     let viewer = user(&app, "viewer").await;
@@ -311,7 +302,7 @@ async fn api_tokens_are_scoped_and_die_with_their_creator() {
         Some(&theirs),
     )
     .await;
-    assert_eq!((gone.status.as_u16(), gone.code()), (401, "token_invalid"));
+    gone.assert_error(401, "token_invalid");
     assert_eq!(
         viewer.call(Method::GET, "/api/v1/me", None).await.code(),
         "session_expired"
@@ -320,10 +311,7 @@ async fn api_tokens_are_scoped_and_die_with_their_creator() {
     let refused = operator
         .call(Method::DELETE, &format!("/api/v1/users/{}", owner.id), None)
         .await;
-    assert_eq!(
-        (refused.status.as_u16(), refused.code()),
-        (409, "last_owner")
-    );
+    refused.assert_error(409, "last_owner");
     let garbage = send(
         &app.client,
         Method::GET,
@@ -388,10 +376,7 @@ async fn the_last_owner_survives_concurrent_demotions() {
                 Some(json!({ "role": "admin" })),
             )
             .await;
-        assert_eq!(
-            (selfish.status.as_u16(), selfish.code()),
-            (409, "last_owner")
-        );
+        selfish.assert_error(409, "last_owner");
         let leave = last
             .call(
                 Method::DELETE,
