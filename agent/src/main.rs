@@ -1,0 +1,3 @@
+//! The `acorn-agent` binary.
+
+fn main() {}
