@@ -7,10 +7,12 @@
 //! - [`oidc`]: OpenID Connect sign-in and the admission policy;
 //! - [`authz`]: the one authorization layer (role table in `acorn-proto::authz`);
 //! - [`workspaces`], [`tokens`], [`audit`]: the services of the workspace API;
+//! - [`agent_install`]: the install instructions (Helm command, plain manifest) for a cluster's agent;
 //! - [`setup`]: one-time links that create or reset a local administrator;
 //! - [`error`]: `ApiError`, the one conversion from a failure to `{code, message, type, link}`;
 //! - [`routes`]: the route table and the axum router, one module per URL subtree.
 
+pub mod agent_install;
 pub mod audit;
 pub mod auth;
 pub mod authz;
