@@ -46,6 +46,8 @@ pub enum ActorKind {
     User,
     Token,
     System,
+    /// A cluster's agent (the id is the cluster id).
+    Agent,
 }
 
 /// The actor of an audit record: a user, an API token, or the appliance itself.

@@ -75,6 +75,14 @@ pub enum StoreError {
     #[error("already a member of this workspace")]
     AlreadyMember,
 
+    /// A workspace already has a cluster of this name.
+    #[error("a cluster named {name:?} already exists in this workspace")]
+    ClusterNameTaken { name: String },
+
+    /// A snapshot or delta would take a cluster's stored picture over its byte budget.
+    #[error("{message}")]
+    SnapshotBudgetExceeded { message: String },
+
     /// The write contradicts stored state or a store rule (`what` says which).
     #[error("refused: {what}")]
     Conflict { what: String },

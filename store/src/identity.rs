@@ -735,6 +735,7 @@ impl Store {
                     index.remove(k.as_slice())?;
                 }
             }
+            crate::clusters::delete_clusters_of_workspace(txn, &id)?;
             append_in(txn, &audit)?;
             Ok(Ok(()))
         })

@@ -8,7 +8,7 @@
 //! - `schema.rs`: the table registry (`ALL_TABLES`, each table with its decode check and the
 //!   schema that introduced it), the meta table (format marker, schema version, last writer) and
 //!   the ordered migrations (0→1 appliance core, 1→2 identity: every local account gets a
-//!   [`User`]). `fixtures/` keeps one real store file per schema for the migration tests.
+//!   [`User`]; 2→3 clusters). `fixtures/` keeps one real store file per schema for the migration tests.
 //! - `records.rs`: the appliance-core record types, JSON-encoded; optional fields use
 //!   `#[serde(default)]`.
 //! - `store.rs`: [`Store`]: opening (lock, foreign-file and newer-schema refusal, migrations),
@@ -16,6 +16,9 @@
 //! - `identity.rs`: users, sessions, workspaces, memberships, invitations, API tokens. Every
 //!   change that takes an [`AuditDraft`] appends it in its own transaction; refusals
 //!   ([`StoreError::LastOwner`], [`StoreError::NotFound`], …) write nothing.
+//! - `clusters.rs`: registered clusters, agent keys (hashed), what each agent reported, and the
+//!   persisted picture of each cluster (full snapshots replace it, deltas update it, within a
+//!   byte budget).
 //! - `audit.rs`: the audit log: one hash chain per workspace plus the `appliance` chain,
 //!   queries, chain verification (also run by `verify_file`) and retention with anchors.
 //! - `writer.rs`: the single writer thread doing durable group commit.
@@ -47,6 +50,7 @@
 
 mod audit;
 mod backup;
+mod clusters;
 mod error;
 mod identity;
 mod overlay;
@@ -60,6 +64,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_clusters;
+#[cfg(test)]
 mod tests_identity;
 
 pub use acorn_proto::authz::Role;
@@ -68,6 +74,7 @@ pub use audit::{
     AuditResult, Category, Operation,
 };
 pub use backup::{manifest_path, restore, verify_backup, verify_file};
+pub use clusters::{AgentInfo, AgentKey, Cluster, ClusterUpdate, RbacScope, SnapshotInfo};
 pub use error::{EngineError, StoreError};
 pub use identity::{
     ApiToken, Invitation, LOCAL_ISSUER, Membership, Session, TOUCH_INTERVAL_SECS, User, Workspace,
@@ -80,7 +87,7 @@ pub use records::{
 pub use store::{CommitStats, Store, StoreOptions};
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::StoreError;
 use crate::audit::{AuditAnchor, chain_of_key};
+use crate::clusters::{AgentKey, Cluster};
 use crate::identity::{ApiToken, Invitation, Membership, Session, User, Workspace};
 use crate::records::{CaMaterial, LeafMaterial, LocalAccount, OneTimeToken, SystemEvent};
 
@@ -54,6 +55,16 @@ pub(crate) const API_TOKEN_IDS: Table = TableDefinition::new("api_token_ids");
 pub(crate) const AUDIT: Table = TableDefinition::new("audit");
 /// `chain id` → [`AuditAnchor`]: where a chain continues after retention pruned its start.
 pub(crate) const AUDIT_ANCHORS: Table = TableDefinition::new("audit_anchors");
+
+// Schema 3: clusters and their agents.
+/// `workspace id 0x00 cluster id` → [`Cluster`].
+pub(crate) const CLUSTERS: Table = TableDefinition::new("clusters");
+/// `sha256(agent key)` (32 bytes) → [`AgentKey`].
+pub(crate) const AGENT_KEYS: Table = TableDefinition::new("agent_keys");
+/// `cluster id 0x00 key id` → key hash (JSON hex string).
+pub(crate) const AGENT_KEY_IDS: Table = TableDefinition::new("agent_key_ids");
+/// `cluster id 0x00 kind 0x00 namespace 0x00 name` → `acorn_proto::agent::Resource`.
+pub(crate) const CLUSTER_OBJECTS: Table = TableDefinition::new("cluster_objects");
 
 pub(crate) const FORMAT: &str = "acorn-store";
 pub(crate) const KEY_FORMAT: &[u8] = b"format";
@@ -199,6 +210,36 @@ pub(crate) const ALL_TABLES: &[TableSpec] = &[
         check: |k, v| {
             check_str_key(k)?;
             decode::<AuditAnchor>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: CLUSTERS,
+        since: 3,
+        check: |k, v| {
+            check_pair_record::<Cluster>(k, v, |c| (c.workspace_id.as_str(), c.id.as_str()))
+        },
+    },
+    TableSpec {
+        def: AGENT_KEYS,
+        since: 3,
+        check: |k, v| {
+            check_hash_key(k)?;
+            decode::<AgentKey>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: AGENT_KEY_IDS,
+        since: 3,
+        check: check_index::<String>,
+    },
+    TableSpec {
+        def: CLUSTER_OBJECTS,
+        since: 3,
+        check: |k, v| {
+            if k.iter().filter(|b| **b == 0).count() != 3 {
+                return Err("key is not cluster/kind/namespace/name".into());
+            }
+            decode::<acorn_proto::agent::Resource>(v).map(drop)
         },
     },
 ];
@@ -376,8 +417,11 @@ type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Ordered migrations `(from, to, step)`. Each runs inside the single write transaction of
 /// [`migrate`], so a store is never left between two versions.
-pub(crate) const MIGRATIONS: &[(u32, u32, Migration)] =
-    &[(0, 1, migrate_0_to_1), (1, 2, migrate_1_to_2)];
+pub(crate) const MIGRATIONS: &[(u32, u32, Migration)] = &[
+    (0, 1, migrate_0_to_1),
+    (1, 2, migrate_1_to_2),
+    (2, 3, migrate_2_to_3),
+];
 
 /// Schema 1: the appliance-core tables and the meta marker.
 fn migrate_0_to_1(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -428,6 +472,14 @@ fn migrate_1_to_2(txn: &WriteTransaction) -> Result<(), StoreError> {
         account.user_id = Some(user_id);
         txn.open_table(LOCAL_ACCOUNTS)?
             .insert(account.username.as_bytes(), encode(&account)?.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Schema 3: clusters, agent keys and the clusters' objects.
+fn migrate_2_to_3(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for def in [CLUSTERS, AGENT_KEYS, AGENT_KEY_IDS, CLUSTER_OBJECTS] {
+        txn.open_table(def)?;
     }
     Ok(())
 }

@@ -85,6 +85,10 @@ fn fresh_open_migrates_and_reopens() {
             "api_token_ids",
             "audit",
             "audit_anchors",
+            "clusters",
+            "agent_keys",
+            "agent_key_ids",
+            "cluster_objects",
         ]
     );
 }

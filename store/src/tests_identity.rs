@@ -130,7 +130,7 @@ fn schema_1_fixture_migrates_to_2_with_a_user_per_local_account() {
     assert!(report.audit_chains.is_empty());
 
     let store = Store::open(&path, opts()).unwrap();
-    assert_eq!(store.schema_version(), 2);
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
     let (user, account) = store.local_login("admin").unwrap().unwrap();
     assert_eq!(account.user_id.as_deref(), Some(user.id.as_str()));
     assert!(
@@ -164,7 +164,7 @@ fn schema_1_fixture_migrates_to_2_with_a_user_per_local_account() {
     assert_eq!(store.local_login("admin").unwrap().unwrap().0, user);
     drop(store);
     let report = verify_file(&path).unwrap();
-    assert_eq!(report.schema_version, 2);
+    assert_eq!(report.schema_version, SCHEMA_VERSION);
     assert_eq!(
         report.tables.iter().find(|(n, _)| n == "users").unwrap().1,
         1
@@ -181,7 +181,7 @@ fn schema_1_fixture_migrates_to_2_with_a_user_per_local_account() {
         let txn = db.begin_write().unwrap();
         txn.open_table(schema::META)
             .unwrap()
-            .insert(b"schema_version".as_slice(), b"3".as_slice())
+            .insert(b"schema_version".as_slice(), b"99".as_slice())
             .unwrap();
         txn.commit().unwrap();
     }
@@ -189,8 +189,8 @@ fn schema_1_fixture_migrates_to_2_with_a_user_per_local_account() {
     assert!(matches!(
         Store::open(&path, opts()),
         Err(StoreError::NewerSchema {
-            found: 3,
-            supported: 2,
+            found: 99,
+            supported: SCHEMA_VERSION,
             ..
         })
     ));
