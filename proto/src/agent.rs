@@ -364,22 +364,28 @@ pub enum ToolErrorCode {
 }
 
 impl ToolErrorCode {
+    /// The API error code of the same name.
+    pub fn error_code(self) -> crate::ErrorCode {
+        use crate::ErrorCode as E;
+        match self {
+            ToolErrorCode::ToolUnknown => E::ToolUnknown,
+            ToolErrorCode::ToolArgumentsInvalid => E::ToolArgumentsInvalid,
+            ToolErrorCode::ToolObjectNotFound => E::ToolObjectNotFound,
+            ToolErrorCode::ToolForbiddenByRbac => E::ToolForbiddenByRbac,
+            ToolErrorCode::ToolNamespaceExcluded => E::ToolNamespaceExcluded,
+            ToolErrorCode::ToolWriteInReadOnlyRun => E::ToolWriteInReadOnlyRun,
+            ToolErrorCode::ToolWritesDisabled => E::ToolWritesDisabled,
+            ToolErrorCode::ToolLogsNotAllowed => E::ToolLogsNotAllowed,
+            ToolErrorCode::ToolTimeout => E::ToolTimeout,
+            ToolErrorCode::ToolCancelled => E::ToolCancelled,
+            ToolErrorCode::ToolKubernetesError => E::ToolKubernetesError,
+            ToolErrorCode::AgentDisconnected => E::AgentDisconnected,
+        }
+    }
+
     /// The stable string, as in the API's error table.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ToolErrorCode::ToolUnknown => "tool_unknown",
-            ToolErrorCode::ToolArgumentsInvalid => "tool_arguments_invalid",
-            ToolErrorCode::ToolObjectNotFound => "tool_object_not_found",
-            ToolErrorCode::ToolForbiddenByRbac => "tool_forbidden_by_rbac",
-            ToolErrorCode::ToolNamespaceExcluded => "tool_namespace_excluded",
-            ToolErrorCode::ToolWriteInReadOnlyRun => "tool_write_in_read_only_run",
-            ToolErrorCode::ToolWritesDisabled => "tool_writes_disabled",
-            ToolErrorCode::ToolLogsNotAllowed => "tool_logs_not_allowed",
-            ToolErrorCode::ToolTimeout => "tool_timeout",
-            ToolErrorCode::ToolCancelled => "tool_cancelled",
-            ToolErrorCode::ToolKubernetesError => "tool_kubernetes_error",
-            ToolErrorCode::AgentDisconnected => "agent_disconnected",
-        }
+        self.error_code().as_str()
     }
 }
 
@@ -437,6 +443,17 @@ mod tests {
         assert!(only.allows(Some("a")));
         assert!(!only.allows(Some("b")));
         assert!(!only.allows(Some("c")));
+    }
+
+    #[test]
+    fn tool_error_codes_serialize_as_their_api_codes() {
+        for code in [
+            ToolErrorCode::ToolUnknown,
+            ToolErrorCode::ToolForbiddenByRbac,
+            ToolErrorCode::AgentDisconnected,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
     }
 
     #[test]

@@ -108,6 +108,46 @@ error_codes! {
     InvitationExpired = ("invitation_expired", InvalidRequest, 410),
     /// The user is already a member of the workspace.
     AlreadyMember = ("already_member", InvalidRequest, 409),
+    /// The cluster name is not allowed: use 1 to 63 characters a-z, 0-9 and `-`, starting with a letter.
+    ClusterNameInvalid = ("cluster_name_invalid", InvalidRequest, 400),
+    /// The workspace already has a cluster of this name.
+    ClusterNameTaken = ("cluster_name_taken", InvalidRequest, 409),
+    /// The agent key is unknown, was rotated out, or its cluster was deleted. Install the manifest from the cluster's latest registration or key rotation.
+    AgentKeyInvalid = ("agent_key_invalid", Auth, 401),
+    /// The agent speaks another tunnel protocol version; install the agent release that matches the appliance.
+    AgentProtocolUnsupported = ("agent_protocol_unsupported", InvalidRequest, 400),
+    /// A tunnel frame is not valid JSON, names an unknown message type, or comes out of order (for example before the hello); the connection survives.
+    AgentFrameInvalid = ("agent_frame_invalid", InvalidRequest, 400),
+    /// A tunnel frame is larger than 4 MiB; the connection is closed (WebSocket close 1009).
+    AgentFrameTooLarge = ("agent_frame_too_large", InvalidRequest, 413),
+    /// Another agent connected with a key of the same cluster; the newest connection wins and the older one is closed.
+    AgentReplaced = ("agent_replaced", System, 409),
+    /// The cluster's picture would exceed its byte budget (`clusters.snapshot_budget_bytes`); narrow the agent's namespaces or raise the budget.
+    SnapshotBudgetExceeded = ("snapshot_budget_exceeded", InvalidRequest, 413),
+    /// The cluster's agent is not connected (or disconnected while the call was pending); check the agent's pod and logs.
+    AgentDisconnected = ("agent_disconnected", System, 503),
+    /// The cluster's agent does not offer a tool of this name.
+    ToolUnknown = ("tool_unknown", InvalidRequest, 404),
+    /// The tool's arguments do not match its JSON schema; the message names the field.
+    ToolArgumentsInvalid = ("tool_arguments_invalid", InvalidRequest, 400),
+    /// The Kubernetes object the tool was asked about does not exist.
+    ToolObjectNotFound = ("tool_object_not_found", InvalidRequest, 404),
+    /// Kubernetes RBAC denied the agent's service account; widen the agent's RBAC scope if the access is intended.
+    ToolForbiddenByRbac = ("tool_forbidden_by_rbac", Auth, 403),
+    /// The namespace is outside the cluster's namespace filter.
+    ToolNamespaceExcluded = ("tool_namespace_excluded", Auth, 403),
+    /// A write tool was called in a read-only run.
+    ToolWriteInReadOnlyRun = ("tool_write_in_read_only_run", Auth, 403),
+    /// Write tools are disabled for this cluster (registration `write_allowed`, or the agent's `ACORN_AGENT_WRITE_ENABLED`).
+    ToolWritesDisabled = ("tool_writes_disabled", Auth, 403),
+    /// Pod logs are not allowed for this cluster (registration `logs_allowed`, or the agent's `ACORN_AGENT_LOGS_ALLOWED`).
+    ToolLogsNotAllowed = ("tool_logs_not_allowed", Auth, 403),
+    /// The tool call did not finish within its timeout; it was cancelled on the agent.
+    ToolTimeout = ("tool_timeout", System, 504),
+    /// The tool call was cancelled.
+    ToolCancelled = ("tool_cancelled", System, 409),
+    /// The Kubernetes API answered the tool with another error; the message has its text.
+    ToolKubernetesError = ("tool_kubernetes_error", System, 502),
     /// The appliance is starting or stopping and cannot serve the request yet.
     NotReady = ("not_ready", System, 503),
     /// The store refused or failed the operation; the appliance log says why.

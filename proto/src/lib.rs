@@ -6,7 +6,10 @@
 //! - [`error`]: the one error-code table (code → type → HTTP status → doc link) and the error body.
 //! - [`setup`]: bodies of the first-start and recovery flow.
 //! - [`agent`]: the agent tunnel (hello, snapshots, deltas, tool calls) and the snapshot model.
+//! - [`clusters`]: bodies of the clusters API (registration, keys, install, picture, tool calls).
 //! - [`ops`]: bodies of the operations endpoints and the local control socket.
+//! - [`tools`]: the argument types of the agent's builtin tools (JSON Schema with feature
+//!   `schemars`, which only the agent enables).
 //!
 //! This crate knows serde (and `serde_json::Value` for free-form JSON) and nothing else: no HTTP framework, no storage, no async runtime.
 
@@ -18,9 +21,11 @@
 
 pub mod agent;
 pub mod authz;
+pub mod clusters;
 pub mod error;
 pub mod identity;
 pub mod ops;
 pub mod setup;
+pub mod tools;
 
 pub use error::{ErrorBody, ErrorCode, ErrorType};

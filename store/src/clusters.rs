@@ -23,18 +23,7 @@ use crate::schema::{
 use crate::store::read_record;
 use crate::{Store, StoreError};
 
-/// Which objects the agent's service account may read: the whole cluster, or listed namespaces.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum RbacScope {
-    /// A ClusterRole bound cluster-wide.
-    Cluster,
-    /// Roles in these namespaces only.
-    Namespaces {
-        /// The namespaces.
-        namespaces: Vec<String>,
-    },
-}
+pub use acorn_proto::clusters::RbacScope;
 
 /// A registered cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
