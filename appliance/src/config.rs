@@ -46,6 +46,51 @@ pub struct Config {
     /// accounts only.
     #[serde(default)]
     pub oidc: Option<OidcConfig>,
+    /// Registered clusters and their agents.
+    #[serde(default)]
+    pub clusters: ClustersConfig,
+}
+
+/// Registered clusters and their agents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClustersConfig {
+    /// Agent image put into install instructions; sites that mirror images into their own
+    /// registry set it here (a registration may override it per cluster).
+    #[serde(default = "default_agent_image")]
+    pub agent_image: String,
+    /// Largest picture (stored objects, JSON bytes) kept per cluster; a snapshot or delta that
+    /// would exceed it is refused with `snapshot_budget_exceeded`.
+    #[serde(default = "default_snapshot_budget")]
+    pub snapshot_budget_bytes: u64,
+    /// Namespace the install instructions deploy the agent into.
+    #[serde(default = "default_agent_namespace")]
+    pub agent_namespace: String,
+    /// PEM bundle agents pin. Default: the appliance's own CA, which is right unless
+    /// `tls.cert_file` serves a certificate issued by another CA (then give that CA here).
+    #[serde(default)]
+    pub ca_bundle_file: Option<PathBuf>,
+}
+
+fn default_agent_image() -> String {
+    format!("ghcr.io/acornops/acorn-agent:{}", env!("CARGO_PKG_VERSION"))
+}
+fn default_snapshot_budget() -> u64 {
+    256 * 1024 * 1024
+}
+fn default_agent_namespace() -> String {
+    "acorn-system".into()
+}
+
+impl Default for ClustersConfig {
+    fn default() -> Self {
+        ClustersConfig {
+            agent_image: default_agent_image(),
+            snapshot_budget_bytes: default_snapshot_budget(),
+            agent_namespace: default_agent_namespace(),
+            ca_bundle_file: None,
+        }
+    }
 }
 
 /// Sessions, sign-in limits, audit retention.
@@ -354,7 +399,9 @@ pub enum ConfigError {
 }
 
 /// Sections that `ACORN_<SECTION>_<KEY>` variables map to.
-const SECTIONS: &[&str] = &["server", "tls", "backup", "log", "identity", "oidc"];
+const SECTIONS: &[&str] = &[
+    "server", "tls", "backup", "log", "identity", "oidc", "clusters",
+];
 /// Top-level keys settable as `ACORN_<KEY>`.
 const TOP_LEVEL_KEYS: &[&str] = &["state_dir"];
 
@@ -487,6 +534,12 @@ fn section_keys(section: &str) -> &'static [&'static str] {
             "display_name",
             "allowed_email_domains",
             "require_verified_email",
+        ],
+        "clusters" => &[
+            "agent_image",
+            "snapshot_budget_bytes",
+            "agent_namespace",
+            "ca_bundle_file",
         ],
         _ => &[],
     }

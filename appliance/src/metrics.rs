@@ -1,4 +1,5 @@
-//! Prometheus metrics: HTTP requests by route and status, store commit latency, build info.
+//! Prometheus metrics: HTTP requests by route and status, store commit latency, agent link
+//! (connected agents, heartbeat handling time, frames, tool calls), build info.
 //! Exposed at `/metrics` in the text format.
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -28,6 +30,28 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     store_commit_seconds: Histogram,
     store_commit_records: Counter,
+    /// Agents connected right now.
+    pub agents_connected: Gauge,
+    /// Time to handle one agent heartbeat (receive → acknowledgement queued).
+    pub agent_heartbeat_seconds: Histogram,
+    /// Tunnel frames received, by message type.
+    pub agent_frames: Family<FrameLabels, Counter>,
+    /// Tool calls sent to agents, by outcome (`ok` or the error code).
+    pub agent_tool_calls: Family<OutcomeLabels, Counter>,
+}
+
+/// Labels of [`Metrics::agent_frames`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrameLabels {
+    /// The message type (`hello`, `heartbeat`, `delta`, …, or `invalid`).
+    pub r#type: String,
+}
+
+/// Labels of [`Metrics::agent_tool_calls`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `ok`, or the error code.
+    pub outcome: String,
 }
 
 impl Metrics {
@@ -52,6 +76,30 @@ impl Metrics {
             "Writes committed to the store (a commit holds one or more)",
             store_commit_records.clone(),
         );
+        let agents_connected = Gauge::default();
+        registry.register(
+            "agents_connected",
+            "Cluster agents connected now",
+            agents_connected.clone(),
+        );
+        let agent_heartbeat_seconds = Histogram::new(exponential_buckets(0.000_001, 2.0, 20));
+        registry.register(
+            "agent_heartbeat_seconds",
+            "Time to handle one agent heartbeat",
+            agent_heartbeat_seconds.clone(),
+        );
+        let agent_frames = Family::<FrameLabels, Counter>::default();
+        registry.register(
+            "agent_frames",
+            "Agent tunnel frames received, by message type",
+            agent_frames.clone(),
+        );
+        let agent_tool_calls = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "agent_tool_calls",
+            "Tool calls sent to agents, by outcome",
+            agent_tool_calls.clone(),
+        );
         let build = Info::new(vec![
             ("version", crate::VERSION.to_owned()),
             ("schema_version", acorn_store::SCHEMA_VERSION.to_string()),
@@ -62,6 +110,10 @@ impl Metrics {
             http_requests,
             store_commit_seconds,
             store_commit_records,
+            agents_connected,
+            agent_heartbeat_seconds,
+            agent_frames,
+            agent_tool_calls,
         })
     }
 

@@ -47,6 +47,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         base_url.clone(),
         config.identity.clone(),
         oidc,
+        config.clusters.clone(),
+        Arc::clone(&metrics),
     );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

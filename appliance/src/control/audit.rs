@@ -66,6 +66,33 @@ pub fn anonymous_draft(
     }
 }
 
+/// A draft for something a cluster's agent did (connect, disconnect, replaced, refused).
+pub fn agent_draft(
+    workspace_id: &str,
+    cluster_id: &str,
+    cluster_name: &str,
+    action: &str,
+    source_ip: Option<String>,
+) -> AuditDraft {
+    AuditDraft {
+        workspace_id: Some(workspace_id.to_owned()),
+        actor: Actor {
+            kind: ActorKind::Agent,
+            id: cluster_id.to_owned(),
+            display: format!("agent of cluster {cluster_name}"),
+        },
+        action: action.to_owned(),
+        target: Some(cluster_id.to_owned()),
+        result: AuditResult::Success,
+        source_ip,
+        request_id: None,
+        operation: Operation::Write,
+        category: Category::Cluster,
+        metadata: BTreeMap::new(),
+        at: util::now_unix(),
+    }
+}
+
 fn actor(caller: &Caller) -> Actor {
     let display = caller
         .user

@@ -70,6 +70,12 @@ impl From<StoreError> for ApiError {
                 ErrorCode::AlreadyMember,
                 "you are already a member of this workspace",
             ),
+            e @ StoreError::ClusterNameTaken { .. } => {
+                ApiError::new(ErrorCode::ClusterNameTaken, e.to_string())
+            }
+            StoreError::SnapshotBudgetExceeded { message } => {
+                ApiError::new(ErrorCode::SnapshotBudgetExceeded, message)
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 ApiError::new(

@@ -8,6 +8,8 @@
 //! - [`authz`]: the one authorization layer (role table in `acorn-proto::authz`);
 //! - [`workspaces`], [`tokens`], [`audit`]: the services of the workspace API;
 //! - [`agent_install`]: the install instructions (Helm command, plain manifest) for a cluster's agent;
+//! - [`clusters`]: cluster registration, agent keys, the clusters' pictures and ad-hoc tool calls;
+//! - [`hub`]: the agent hub, the appliance's end of every agent tunnel (`/api/v1/agent/connect`);
 //! - [`setup`]: one-time links that create or reset a local administrator;
 //! - [`error`]: `ApiError`, the one conversion from a failure to `{code, message, type, link}`;
 //! - [`routes`]: the route table and the axum router, one module per URL subtree.
@@ -16,7 +18,9 @@ pub mod agent_install;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod clusters;
 pub mod error;
+pub mod hub;
 pub mod oidc;
 pub mod routes;
 pub mod setup;
@@ -31,7 +35,8 @@ use tokio::sync::watch;
 
 use acorn_store::Store;
 
-use crate::config::IdentityConfig;
+use crate::config::{ClustersConfig, IdentityConfig};
+use crate::metrics::Metrics;
 
 /// Everything the control plane's services need, shared by every request.
 #[derive(Clone)]
@@ -48,6 +53,10 @@ pub struct Control {
     pub oidc: Option<Arc<oidc::Oidc>>,
     /// Failed sign-ins per account and address.
     pub limiter: Arc<auth::LoginLimiter>,
+    /// Agent image, snapshot budget, agent namespace.
+    pub clusters: ClustersConfig,
+    /// The live agent connections.
+    pub hub: Arc<hub::Hub>,
 }
 
 impl Control {
@@ -57,6 +66,8 @@ impl Control {
         public_base_url: String,
         identity: IdentityConfig,
         oidc: Option<oidc::Oidc>,
+        clusters: ClustersConfig,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Control {
             store,
@@ -65,6 +76,8 @@ impl Control {
             identity,
             oidc: oidc.map(Arc::new),
             limiter: Arc::new(auth::LoginLimiter::default()),
+            clusters,
+            hub: hub::Hub::new(metrics),
         }
     }
 
@@ -82,6 +95,9 @@ impl Control {
                         let idle = control.identity.session_idle_timeout.as_secs() as i64;
                         if let Err(e) = control.store.prune_expired_sessions(now, idle).await {
                             tracing::warn!(error = %e, "pruning expired sessions failed");
+                        }
+                        if let Err(e) = control.store.prune_agent_keys(now).await {
+                            tracing::warn!(error = %e, "pruning rotated-out agent keys failed");
                         }
                         if ticks.is_multiple_of(24) {
                             let cutoff = now - control.identity.audit_retention.as_secs() as i64;

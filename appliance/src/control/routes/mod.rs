@@ -3,11 +3,13 @@
 //! - [`setup`]: `/setup/{token}` and `/api/v1/setup` (one-time links);
 //! - [`auth`]: `/api/v1/auth/…` (local and OpenID Connect sign-in, sign-out);
 //! - [`me`]: `/api/v1/me…`; [`invitations`]: `/api/v1/invitations/accept`;
-//! - [`workspaces`]: `/api/v1/workspaces…` and its members, invitations, tokens, audit.
+//! - [`workspaces`]: `/api/v1/workspaces…` and its members, invitations, tokens, audit, clusters;
+//! - [`agent`]: `/api/v1/agent/connect`, the agent tunnel.
 //!
 //! Cross-cutting layers (body limit, request id, metrics, fallbacks with error bodies) are applied
 //! here once for every route.
 
+pub mod agent;
 pub mod auth;
 pub mod extract;
 pub mod invitations;
@@ -58,6 +60,7 @@ pub fn table() -> Vec<RouteSpec> {
     routes.extend(invitations::routes());
     routes.extend(workspaces::routes());
     routes.extend(users::routes());
+    routes.extend(agent::routes());
     routes
 }
 

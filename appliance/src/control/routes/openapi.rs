@@ -30,6 +30,7 @@ fn build() -> Value {
                 json!([{ "session": [] }, { "token": [] }]),
             ),
             Access::ApplianceAdmin => ("appliance_admin".to_owned(), json!([{ "session": [] }])),
+            Access::AgentKey => ("agent_key".to_owned(), json!([{ "agent_key": [] }])),
             Access::Workspace(action) => (
                 format!("workspace:{}", action.as_str()),
                 json!([{ "session": [] }, { "token": [] }]),
@@ -61,7 +62,9 @@ fn build() -> Value {
             "securitySchemes": {
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::control::auth::SESSION_COOKIE,
                              "description": "State-changing requests also need the x-csrf-token header." },
-                "token": { "type": "http", "scheme": "bearer", "description": "API token (acorn_…)" }
+                "token": { "type": "http", "scheme": "bearer", "description": "API token (acorn_…)" },
+                "agent_key": { "type": "apiKey", "in": "header", "name": acorn_proto::agent::AGENT_KEY_HEADER,
+                               "description": "A cluster's agent key (acorn_agent_…), agent tunnel only" }
             },
             "responses": {
                 "Error": { "description": "An error from the table at /docs/errors",

@@ -19,6 +19,8 @@ pub enum Access {
     Workspace(Action),
     /// An appliance administrator signed in as a person.
     ApplianceAdmin,
+    /// A cluster's agent, with its agent key (the agent tunnel only).
+    AgentKey,
 }
 
 /// One route.

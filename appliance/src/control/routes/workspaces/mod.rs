@@ -1,7 +1,8 @@
 //! `/api/v1/workspaces` and `/api/v1/workspaces/{workspace_id}`; sub-resources in the sibling
-//! modules (members, invitations, tokens, audit), mirroring the URL tree.
+//! modules (members, invitations, tokens, audit, clusters), mirroring the URL tree.
 
 mod audit;
+mod clusters;
 mod invitations;
 mod members;
 mod tokens;
@@ -62,6 +63,7 @@ pub fn routes() -> Vec<RouteSpec> {
     routes.extend(invitations::routes());
     routes.extend(tokens::routes());
     routes.extend(audit::routes());
+    routes.extend(clusters::routes());
     routes
 }
 
