@@ -1744,18 +1744,11 @@ mod tests {
 
     /// Labels only Helm sets: the chart version and who manages the release.
     fn without_helm_labels(mut doc: Value) -> Value {
-        for labels in [doc.pointer_mut("/metadata/labels")].into_iter().flatten() {
-            if let Some(map) = labels.as_object_mut() {
+        for path in ["/metadata/labels", "/spec/template/metadata/labels"] {
+            if let Some(map) = doc.pointer_mut(path).and_then(Value::as_object_mut) {
                 map.remove("helm.sh/chart");
                 map.remove("app.kubernetes.io/managed-by");
             }
-        }
-        if let Some(map) = doc
-            .pointer_mut("/spec/template/metadata/labels")
-            .and_then(Value::as_object_mut)
-        {
-            map.remove("helm.sh/chart");
-            map.remove("app.kubernetes.io/managed-by");
         }
         doc
     }
