@@ -213,6 +213,8 @@ mod tests {
         conns: mpsc::Receiver<(Option<String>, HubSocket)>,
     }
 
+    // The handshake callback's signature (and its large error type) is tungstenite's.
+    #[allow(clippy::result_large_err)]
     async fn start_hub(pki: &TestPki, reject_with: Option<u16>) -> TestHub {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!(
