@@ -151,7 +151,7 @@ impl Link {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Mutex;
 
     use acorn_proto::agent::{
@@ -176,8 +176,8 @@ mod tests {
 
     /// Test double of the tool runner: `{"sleep_ms": N}` sleeps, then answers "done". It lets
     /// these tests exercise timeouts and cancellation independently of the real tools.
-    struct ScriptedTools {
-        policies: Mutex<Vec<Policy>>,
+    pub(crate) struct ScriptedTools {
+        pub(crate) policies: Mutex<Vec<Policy>>,
     }
 
     impl ToolRunner for ScriptedTools {
@@ -204,18 +204,18 @@ mod tests {
         }
     }
 
-    type HubSocket = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
+    pub(crate) type HubSocket = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
 
     /// A minimal appliance hub over real TLS: accepts upgrades and hands each connection (with
     /// the agent key it presented) to the test.
-    struct TestHub {
-        url: String,
-        conns: mpsc::Receiver<(Option<String>, HubSocket)>,
+    pub(crate) struct TestHub {
+        pub(crate) url: String,
+        pub(crate) conns: mpsc::Receiver<(Option<String>, HubSocket)>,
     }
 
     // The handshake callback's signature (and its large error type) is tungstenite's.
     #[allow(clippy::result_large_err)]
-    async fn start_hub(pki: &TestPki, reject_with: Option<u16>) -> TestHub {
+    pub(crate) async fn start_hub(pki: &TestPki, reject_with: Option<u16>) -> TestHub {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!(
             "https://127.0.0.1:{}",
@@ -259,7 +259,7 @@ mod tests {
         TestHub { url, conns }
     }
 
-    async fn recv(ws: &mut HubSocket) -> AgentMessage {
+    pub(crate) async fn recv(ws: &mut HubSocket) -> AgentMessage {
         loop {
             let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
                 .await
@@ -274,7 +274,7 @@ mod tests {
     }
 
     /// The next message that is not a heartbeat.
-    async fn recv_business(ws: &mut HubSocket) -> AgentMessage {
+    pub(crate) async fn recv_business(ws: &mut HubSocket) -> AgentMessage {
         loop {
             match recv(ws).await {
                 AgentMessage::Heartbeat { .. } => {}
@@ -283,7 +283,7 @@ mod tests {
         }
     }
 
-    async fn send(ws: &mut HubSocket, m: &HubMessage) {
+    pub(crate) async fn send(ws: &mut HubSocket, m: &HubMessage) {
         ws.send(Message::text(serde_json::to_string(m).unwrap()))
             .await
             .unwrap();
@@ -303,7 +303,7 @@ mod tests {
         AgentConfig::load(&|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap()
     }
 
-    fn fast_settings() -> LinkSettings {
+    pub(crate) fn fast_settings() -> LinkSettings {
         LinkSettings {
             heartbeat: Duration::from_millis(200),
             dead_after: Duration::from_secs(2),
@@ -314,7 +314,7 @@ mod tests {
         }
     }
 
-    fn welcome(include: &[&str]) -> HubMessage {
+    pub(crate) fn welcome(include: &[&str]) -> HubMessage {
         HubMessage::Welcome(Welcome {
             cluster_id: "clu_test".into(),
             cluster_name: "test".into(),
