@@ -88,10 +88,7 @@ pub async fn run(
         health: health.clone(),
         settings: timings.link.clone(),
     };
-    let snapshot_settings = SnapshotSettings {
-        filter: config.namespaces.clone(),
-        metrics_interval: crate::snapshot::metrics_poll::POLL_INTERVAL,
-    };
+    let snapshot_settings = SnapshotSettings::new(config.namespaces.clone());
 
     let (leading_tx, mut leading) = watch::channel(false);
     let mut election = None;

@@ -71,6 +71,8 @@ pub struct LinkSettings {
     pub max_frame: usize,
     /// A connection that lasted this long resets the backoff.
     pub stable_after: Duration,
+    /// The first snapshot waits at most this long for every kind's first list.
+    pub sync_deadline: Duration,
     /// Reconnect delays.
     pub backoff: Backoff,
 }
@@ -85,6 +87,7 @@ impl Default for LinkSettings {
             delta_max_changes: crate::snapshot::picture::DELTA_BATCH_CHANGES,
             max_frame: 1024 * 1024,
             stable_after: Duration::from_secs(30),
+            sync_deadline: Duration::from_secs(60),
             backoff: Backoff::reconnect(),
         }
     }
@@ -357,10 +360,7 @@ pub(crate) mod tests {
         };
         let snap = Snapshotter::start(
             client,
-            SnapshotSettings {
-                filter: link.config.namespaces.clone(),
-                metrics_interval: Duration::from_secs(30),
-            },
+            SnapshotSettings::new(link.config.namespaces.clone()),
             Arc::new(Redactor::new(&[]).unwrap()),
             health.clone(),
         )
@@ -638,6 +638,79 @@ pub(crate) mod tests {
             !msg.contains("acorn_agent_testkey"),
             "the key leaked into {msg}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failing_kind_does_not_hold_the_snapshot_back() {
+        let pki = test_pki();
+        let mut hub = start_hub(&pki, None).await;
+        let (sim, client) = kubesim(&["healthy"]).await;
+        sim.sim.set_faults(acorn_kubesim::Faults {
+            delay_ms: 0,
+            fail: Some(acorn_kubesim::FailRule {
+                code: 500,
+                times: None,
+                retry_after: 1,
+                path_contains: Some("horizontalpodautoscalers".into()),
+                method: None,
+            }),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let health = Arc::new(Health::new());
+        let link = Link {
+            config: Arc::new(agent_config(&dir, &hub.url, &pki.ca_pem)),
+            client: client.clone(),
+            tools: Arc::new(ScriptedTools {
+                policies: Mutex::new(vec![]),
+            }),
+            health: health.clone(),
+            settings: LinkSettings {
+                sync_deadline: Duration::from_secs(2),
+                dead_after: Duration::from_secs(60),
+                ..fast_settings()
+            },
+        };
+        let snap = Snapshotter::start(
+            client,
+            SnapshotSettings::new(link.config.namespaces.clone()),
+            Arc::new(Redactor::new(&[]).unwrap()),
+            health.clone(),
+        )
+        .await;
+        let picture = snap.picture.clone();
+        let running = tokio::spawn(async move { link.run(picture, true).await });
+        let (_, mut ws) = hub.conns.recv().await.unwrap();
+        assert!(matches!(recv(&mut ws).await, AgentMessage::Hello(_)));
+        send(&mut ws, &welcome(&[])).await;
+        let mut kinds = std::collections::BTreeSet::new();
+        loop {
+            match recv_business(&mut ws).await {
+                AgentMessage::SnapshotBegin { .. } => {}
+                AgentMessage::SnapshotChunk { resources, .. } => {
+                    kinds.extend(resources.into_iter().map(|r| r.key.kind));
+                }
+                AgentMessage::SnapshotEnd { .. } => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(
+            kinds.contains("Pod") && !kinds.contains("HorizontalPodAutoscaler"),
+            "{kinds:?}"
+        );
+        // The API recovers: the missing kind follows as a delta.
+        sim.sim.set_faults(acorn_kubesim::Faults::default());
+        let hpa_arrived = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let AgentMessage::Delta { changes } = recv_business(&mut ws).await
+                    && changes.iter().any(|c| matches!(c, acorn_proto::agent::Change::Applied { resource } if resource.key.kind == "HorizontalPodAutoscaler"))
+                {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(hpa_arrived.is_ok(), "the recovered kind never arrived");
+        running.abort();
     }
 
     #[test]

@@ -407,7 +407,15 @@ async fn feed(
     health: Arc<Health>,
     settings: LinkSettings,
 ) {
-    picture.wait_synced().await;
+    // A kind whose list keeps failing (other than 403/404, which are skipped) must not hold
+    // the whole snapshot back: after the deadline the snapshot goes without it, and its
+    // objects follow as deltas once its list succeeds.
+    if tokio::time::timeout(settings.sync_deadline, picture.wait_synced())
+        .await
+        .is_err()
+    {
+        tracing::warn!(pending = ?picture.pending(), "some kinds are not listed yet; sending the snapshot without them");
+    }
     let mut snapshot_id = 0u64;
     'snapshot: loop {
         snapshot_id += 1;

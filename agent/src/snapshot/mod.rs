@@ -62,6 +62,19 @@ pub struct SnapshotSettings {
     pub filter: NamespaceFilter,
     /// How often metrics are polled.
     pub metrics_interval: std::time::Duration,
+    /// How long a kind RBAC forbids waits before it is tried again.
+    pub forbidden_retry: std::time::Duration,
+}
+
+impl SnapshotSettings {
+    /// Production timings for `filter`: metrics every 30 s, forbidden kinds retried every 5 min.
+    pub fn new(filter: NamespaceFilter) -> SnapshotSettings {
+        SnapshotSettings {
+            filter,
+            metrics_interval: metrics_poll::POLL_INTERVAL,
+            forbidden_retry: std::time::Duration::from_secs(300),
+        }
+    }
 }
 
 impl Snapshotter {
@@ -102,6 +115,7 @@ impl Snapshotter {
                     filter: filter.clone(),
                     redactor: redactor.clone(),
                     health: health.clone(),
+                    forbidden_retry: settings.forbidden_retry,
                 };
                 match kind.decode {
                     Decode::Full => {
@@ -184,6 +198,7 @@ mod tests {
                 exclude: vec!["kube-system".into()],
             },
             metrics_interval: Duration::from_secs(30),
+            forbidden_retry: Duration::from_millis(500),
         }
     }
 
@@ -318,6 +333,24 @@ mod tests {
         assert!(
             !all.iter()
                 .any(|r| r.key.kind == "Namespace" && r.key.name == "healthy")
+        );
+
+        // RBAC fixed: the kind is tried again and no longer reported.
+        sim.sim.set_deny(vec![]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !s.picture.forbidden().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the forbidden kind was not retried"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(health.status().forbidden_kinds.is_empty());
+        assert!(
+            health
+                .metrics
+                .encode()
+                .contains("acorn_agent_kinds_forbidden{kind=\"v1/Secret\"} 0")
         );
     }
 }

@@ -275,6 +275,16 @@ impl Picture {
             .collect()
     }
 
+    /// Scopes whose first list has not finished.
+    pub fn pending(&self) -> Vec<String> {
+        self.lock()
+            .scopes
+            .iter()
+            .filter(|s| s.state == ScopeState::Pending)
+            .map(|s| s.label.clone())
+            .collect()
+    }
+
     /// Number of objects held.
     pub fn len(&self) -> usize {
         self.lock().objects.len()

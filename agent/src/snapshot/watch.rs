@@ -34,6 +34,8 @@ pub struct ScopeWatch {
     pub redactor: Arc<Redactor>,
     /// Where forbidden kinds are reported.
     pub health: Arc<Health>,
+    /// How long a forbidden kind waits before it is tried again.
+    pub forbidden_retry: std::time::Duration,
 }
 
 /// The API server's status in a watcher error, if it answered with one.
@@ -64,14 +66,48 @@ fn key_of<K: kube::Resource>(kind: &Kind, object: &K) -> Option<ResourceKey> {
     })
 }
 
-/// Runs one scope's watcher until it is dropped (or skipped: forbidden or not served).
+/// Runs one scope's watcher until it is dropped. A kind RBAC forbids (403) is skipped and tried
+/// again every `forbidden_retry` (RBAC may be fixed); a kind the cluster does not serve (404)
+/// is skipped for good.
 pub async fn run<K>(api: Api<K>, w: ScopeWatch, to_value: fn(K, &Kind) -> Value)
+where
+    K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    let label = w.kind.label();
+    loop {
+        match watch_until_skipped(api.clone(), &w, to_value).await {
+            Skip::Forbidden => tokio::time::sleep(w.forbidden_retry).await,
+            Skip::Absent => return,
+        }
+        tracing::info!(kind = %label, "trying a forbidden kind again");
+    }
+}
+
+enum Skip {
+    Forbidden,
+    Absent,
+}
+
+async fn watch_until_skipped<K>(
+    api: Api<K>,
+    w: &ScopeWatch,
+    to_value: fn(K, &Kind) -> Value,
+) -> Skip
 where
     K: kube::Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
     let mut stream = std::pin::pin!(stream);
     let label = w.kind.label();
+    let forbidden_gauge = || {
+        w.health
+            .metrics
+            .kinds_forbidden
+            .get_or_create(&crate::metrics::KindLabels {
+                kind: label.clone(),
+            })
+            .clone()
+    };
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Init) => w.picture.relist_begin(w.scope),
@@ -89,6 +125,10 @@ where
                     .metrics
                     .objects
                     .set(i64::try_from(w.picture.len()).unwrap_or(i64::MAX));
+                if forbidden_gauge().get() != 0 {
+                    forbidden_gauge().set(0);
+                    w.health.set_forbidden_kinds(w.picture.forbidden());
+                }
             }
             Ok(Event::Delete(object)) => {
                 if let Some(key) = key_of(&w.kind, &object) {
@@ -100,23 +140,19 @@ where
                     tracing::warn!(kind = %label, %message, "RBAC forbids watching this kind: it is left out of snapshots");
                     w.picture
                         .skip_scope(w.scope, ScopeState::Forbidden(message));
-                    w.health
-                        .metrics
-                        .kinds_forbidden
-                        .get_or_create(&crate::metrics::KindLabels {
-                            kind: label.clone(),
-                        })
-                        .set(1);
+                    forbidden_gauge().set(1);
                     w.health.set_forbidden_kinds(w.picture.forbidden());
-                    return;
+                    return Skip::Forbidden;
                 }
                 Some((404, message)) => {
                     tracing::warn!(kind = %label, %message, "the cluster does not serve this kind: it is left out of snapshots");
                     w.picture.skip_scope(w.scope, ScopeState::Absent);
-                    return;
+                    return Skip::Absent;
                 }
                 _ => tracing::warn!(kind = %label, error = %e, "watch failed; retrying"),
             },
         }
     }
+    // The watcher stream never ends by itself; treat an end like a forbidden kind: retry later.
+    Skip::Forbidden
 }
