@@ -10,8 +10,6 @@
 //! - [`ops`]: bodies of the operations endpoints and the local control socket.
 //! - [`tools`]: the argument types of the agent's builtin tools (JSON Schema with feature
 //!   `schemars`, which only the agent enables).
-//! - [`tools`]: the argument types of the agent's builtin tools (JSON Schema with feature
-//!   `schemars`, which only the agent enables).
 //!
 //! This crate knows serde (and `serde_json::Value` for free-form JSON) and nothing else: no HTTP framework, no storage, no async runtime.
 
@@ -28,7 +26,6 @@ pub mod error;
 pub mod identity;
 pub mod ops;
 pub mod setup;
-pub mod tools;
 pub mod tools;
 
 pub use error::{ErrorBody, ErrorCode, ErrorType};
