@@ -5,9 +5,12 @@
 //! Layout:
 //! - `harness/`: builds and boots `acorn` (and the other binaries) on temp dirs and ephemeral ports.
 //! - `appliance/`: the appliance core: first start, TLS, config, backup and restore.
+//! - `identity/`: sign-in, sessions, workspaces, members, tokens, audit, the authorization matrix.
 //! - `kubesim/`: the Kubernetes API simulator through kube-rs, kubectl and raw HTTP.
+//! - `cluster_link/`: registration, the real agent against the simulator, tools, hostile input.
 
 mod appliance;
+mod cluster_link;
 mod harness;
 mod identity;
 mod kubesim;

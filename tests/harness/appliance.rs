@@ -35,6 +35,8 @@ pub struct Appliance {
     logs: Arc<Mutex<Vec<Value>>>,
     pub ca_pem: String,
     pub client: reqwest::Client,
+    /// How it was started (the state dir and port filled in), for [`Appliance::restart`].
+    options: StartOptions,
 }
 
 impl Appliance {
@@ -45,7 +47,7 @@ impl Appliance {
 
     /// Starts with options; waits until the log says it listens.
     pub async fn start_with(options: StartOptions) -> Appliance {
-        let (temp, state_dir) = match options.state_dir {
+        let (temp, state_dir) = match options.state_dir.clone() {
             Some(dir) => (None, dir),
             None => {
                 let temp = tempfile::tempdir().expect("tempdir");
@@ -53,6 +55,8 @@ impl Appliance {
                 (Some(temp), dir)
             }
         };
+        let mut options = options;
+        options.state_dir = Some(state_dir.clone());
         let listen = format!("127.0.0.1:{}", options.port.unwrap_or(0));
         let mut cmd = Command::new(cargo_bin("acorn"));
         cmd.args([
@@ -102,7 +106,26 @@ impl Appliance {
             logs,
             ca_pem,
             client,
+            options: StartOptions {
+                port: Some(addr.port()),
+                ..options
+            },
         }
+    }
+
+    /// Stops (SIGTERM) and starts again on the same state dir, port and configuration.
+    pub async fn restart(&mut self) {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "acorn did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut fresh = Appliance::start_with(self.options.clone()).await;
+        std::mem::swap(&mut self.child, &mut fresh.child);
+        std::mem::swap(&mut self.logs, &mut fresh.logs);
+        self.client = fresh.client.clone();
+        // `fresh` now holds the exited child; dropping it is harmless.
     }
 
     /// `base_url` + path.
@@ -235,7 +258,7 @@ pub fn peer_leaf(response: &reqwest::Response) -> Vec<u8> {
         .to_vec()
 }
 
-pub fn collect_logs(stderr: std::process::ChildStderr) -> Arc<Mutex<Vec<Value>>> {
+pub fn collect_logs(stderr: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<Value>>> {
     let logs = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&logs);
     std::thread::spawn(move || {

@@ -188,6 +188,12 @@ pub async fn workspace_with(owner: &User, name: &str, members: &[(&User, &str)])
         )
         .await;
     let id = ws["id"].as_str().unwrap().to_owned();
+    add_members(owner, &id, members).await;
+    id
+}
+
+/// Brings each `(user, role)` into workspace `ws` through a real invitation from `owner`.
+pub async fn add_members(owner: &User, id: &str, members: &[(&User, &str)]) {
     for (member, role) in members {
         let inv = owner
             .ok(
@@ -211,5 +217,4 @@ pub async fn workspace_with(owner: &User, name: &str, members: &[(&User, &str)])
             )
             .await;
     }
-    id
 }

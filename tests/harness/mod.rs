@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod appliance;
 pub mod identity;
 pub mod oidc_provider;

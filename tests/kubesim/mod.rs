@@ -16,5 +16,5 @@ mod kubectl;
 mod leases;
 mod reflector;
 mod scenarios;
-mod sim;
+pub mod sim;
 mod watch;
