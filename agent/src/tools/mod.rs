@@ -15,19 +15,29 @@
 //!   then discovery for custom resources).
 //! - `render`: tables like `kubectl get`, ages, YAML, object trimming (no managedFields, no
 //!   last-applied annotation, no Secret data), quantities, output bounds.
-//! - `read`: `list_resources`, `get_resource`, `describe`, `get_events`, `get_pod_logs`.
+//! - `read`: `list_resources`, `get_resource`, `get_events`, `get_pod_logs`, and the
+//!   printers (pod status like kubectl's, tables per kind) the other tools share.
+//! - `describe`: `describe` (state, owner chain, events).
 //! - `metrics`: `top_pods`, `top_nodes` (metrics.k8s.io).
 //! - `rollout`: `rollout_history`.
 //! - `write`: the write tools (typed changes only, server-side dry run with a diff).
 //!
 //! The tools never exec, never open a shell and never accept a free-form patch document.
+//!
+//! The caller's `kube::Client` should be built with `Config::default_retry = false` (or a short
+//! retry policy): kube's default retries 429/503/504 up to 15 times with backoff growing to
+//! 1000 s, which turns "metrics-server is down" (503) into a tool timeout instead of an answer.
 
+mod describe;
 mod kinds;
 mod metrics;
 mod read;
 mod render;
 mod rollout;
 mod write;
+
+#[cfg(test)]
+mod tests;
 
 use acorn_proto::agent::{
     NamespaceFilter, RunMode, ToolCall, ToolClass, ToolError, ToolErrorCode, ToolOutcome,
@@ -350,7 +360,7 @@ async fn dispatch(ctx: &Ctx<'_>, call: &ToolCall) -> Result<Content, Failure> {
     match name {
         "list_resources" => read::list_resources(ctx, parse_args(name, a)?).await,
         "get_resource" => read::get_resource(ctx, parse_args(name, a)?).await,
-        "describe" => read::describe(ctx, parse_args(name, a)?).await,
+        "describe" => describe::describe(ctx, parse_args(name, a)?).await,
         "get_events" => read::get_events(ctx, parse_args(name, a)?).await,
         "get_pod_logs" => read::get_pod_logs(ctx, parse_args(name, a)?).await,
         "top_pods" => metrics::top_pods(ctx, parse_args(name, a)?).await,
