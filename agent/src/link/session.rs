@@ -143,11 +143,12 @@ impl Link {
         picture: &Arc<Picture>,
         metrics_available: bool,
     ) -> (SessionEnd, bool) {
+        // Facts first: their probes can take a while, and the hub waits only 30 s for a hello.
+        let facts = crate::cluster::facts(&self.client, Some(metrics_available)).await;
         let mut socket = match self.connect().await {
             Ok(s) => s,
             Err(end) => return (end, false),
         };
-        let facts = crate::cluster::facts(&self.client, Some(metrics_available)).await;
         let hello = AgentMessage::Hello(acorn_proto::agent::Hello {
             protocol: PROTOCOL_VERSION,
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
