@@ -203,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
+            raise_open_file_limit();
             server::serve(config).await
         }
         Verb::Configtest(_) => configtest(&loaded),
@@ -234,6 +235,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             );
             Ok(())
+        }
+    }
+}
+
+/// Below this many open files, the log warns: every connected agent holds one socket.
+const OPEN_FILES_WANTED: u64 = 16_384;
+
+/// Raises the soft limit of open files to the hard limit. Each agent connection (one per
+/// cluster) holds a socket, and the usual soft default of 1024 would refuse agents long before
+/// the machine is busy; the hard limit is the operator's (systemd `LimitNOFILE=`), so it is
+/// never exceeded, only reached.
+fn raise_open_file_limit() {
+    let raised = rlimit::increase_nofile_limit(u64::MAX);
+    let limits = rlimit::getrlimit(rlimit::Resource::NOFILE);
+    match (raised, limits) {
+        (Ok(_), Ok((soft, hard))) if soft < OPEN_FILES_WANTED => tracing::warn!(
+            soft,
+            hard,
+            "open file limit is low: each connected agent holds one; raise the hard limit \
+             (systemd LimitNOFILE=)"
+        ),
+        (Ok(_), Ok((soft, hard))) => tracing::info!(soft, hard, "open file limit"),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "cannot raise the open file limit")
         }
     }
 }
