@@ -35,7 +35,7 @@ pub enum ClusterError {
 
 /// The client for the cluster the agent serves.
 pub async fn client(config: &AgentConfig) -> Result<kube::Client, ClusterError> {
-    let kube_config = match &config.kubeconfig {
+    let mut kube_config = match &config.kubeconfig {
         Some(path) => {
             let err = |message: String| ClusterError::Kubeconfig {
                 path: path.display().to_string(),
@@ -48,6 +48,10 @@ pub async fn client(config: &AgentConfig) -> Result<kube::Client, ClusterError> 
         }
         None => kube::Config::incluster().map_err(|e| ClusterError::InCluster(e.to_string()))?,
     };
+    // kube's default retry repeats a 503 up to 15 times with backoff growing to minutes: a tool
+    // would then hang until its timeout instead of saying that, say, metrics-server is down.
+    // Watchers have their own backoff; tools answer at once.
+    kube_config.default_retry = false;
     kube::Client::try_from(kube_config).map_err(|e| ClusterError::Client(e.to_string()))
 }
 

@@ -299,7 +299,7 @@ pub struct ToolCall {
     pub mode: RunMode,
     /// The run, for the agent's log (absent for calls made outside a run).
     pub run_id: Option<String>,
-    /// The agent gives up after this long and answers [`ToolErrorCode::Timeout`].
+    /// The agent gives up after this long and answers [`ToolErrorCode::ToolTimeout`].
     pub timeout_ms: u64,
 }
 

@@ -69,6 +69,18 @@ impl World {
         std::fs::create_dir_all(&dir).unwrap();
         let manifest = answer["install"]["manifest"].as_str().unwrap();
         let settings = InstallSettings::from_manifest(manifest, &dir);
+        // The manifest is what an operator applies: the simulated cluster accepts every object
+        // (namespace, service account, RBAC, Secret, ConfigMap, Deployment).
+        let file = dir.join("manifest.yaml");
+        std::fs::write(&file, manifest).unwrap();
+        let out = self
+            .sim
+            .kubectl(&["create", "--validate=false", "-f", file.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "kubectl create -f manifest: {}",
+            crate::kubesim::sim::output_text(&out)
+        );
         Registered {
             id,
             answer,
