@@ -129,6 +129,8 @@ pub struct ClusterFacts {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HubMessage {
     /// The hello was accepted; the agent applies these settings and sends a full snapshot.
+    /// Sent again on a live connection when an admin changes the cluster's settings: the agent
+    /// then reconnects, which applies them and sends a fresh snapshot.
     Welcome(Welcome),
     /// The connection is refused or replaced; the hub closes it after this message.
     Refused {

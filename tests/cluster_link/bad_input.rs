@@ -150,7 +150,7 @@ async fn registration_refuses_bad_bodies_and_other_workspaces_ids_without_damage
             "invalid_body",
         ),
         (
-            json!({ "name": "x", "pad": "z".repeat(3 << 20) }),
+            json!({ "name": "x", "pad": "z".repeat((1 << 20) + 1024) }),
             413,
             "payload_too_large",
         ),
@@ -213,12 +213,14 @@ async fn registration_refuses_bad_bodies_and_other_workspaces_ids_without_damage
         )
         .await
         .assert_error(400, "invalid_parameter");
-    // Last: the server answers an oversized body before reading it and closes that connection.
+    // Last: the server answers an oversized body before reading it and closes that connection
+    // (just over the 1 MiB limit, so that the whole body fits in the socket buffers and the
+    // client reads the answer instead of failing its write).
     owner
         .call(
             Method::POST,
             &base,
-            Some(json!({ "name": "x", "pad": "z".repeat(3 << 20) })),
+            Some(json!({ "name": "x", "pad": "z".repeat((1 << 20) + 1024) })),
         )
         .await
         .assert_error(413, "payload_too_large");
@@ -235,13 +237,12 @@ async fn agent_keys_are_checked_before_the_upgrade_and_rotation_ends_old_connect
     let reg = world.register(json!({ "name": "keys" })).await;
     let key = reg.settings.key.clone();
 
-    let (status, body) = raw_connect(&world.app, None).await.err().expect("refused");
+    let (status, body) = raw_connect(&world.app, None).await.expect_err("refused");
     assert_eq!(status, 401);
     assert!(body.contains("agent_key_invalid"), "{body}");
     let (status, body) = raw_connect(&world.app, Some("acorn_agent_forged"))
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert_eq!(status, 401);
     assert!(body.contains("agent_key_invalid"), "{body}");
 
@@ -280,8 +281,7 @@ async fn agent_keys_are_checked_before_the_upgrade_and_rotation_ends_old_connect
     assert_eq!(refused["code"], "agent_key_invalid");
     let (status, _) = raw_connect(&world.app, Some(&key))
         .await
-        .err()
-        .expect("old key refused");
+        .expect_err("old key refused");
     assert_eq!(status, 401);
     let mut socket = raw_connect(&world.app, Some(new_key)).await.unwrap();
     send(&mut socket, hello(1, events_tool())).await;
@@ -522,4 +522,69 @@ async fn raw_frames_get_their_errors_and_the_connection_survives() {
         (answer["type"].as_str(), answer["code"].as_str()),
         (Some("refused"), Some("agent_protocol_unsupported"))
     );
+}
+
+#[tokio::test]
+async fn a_silent_agent_is_marked_disconnected_after_60_s() {
+    let app = Appliance::start().await;
+    let owner = user(&app, "owner").await;
+    let ws = workspace_with(&owner, "silent", &[]).await;
+    let reg = owner
+        .ok(
+            Method::POST,
+            &format!("/api/v1/workspaces/{ws}/clusters"),
+            Some(json!({ "name": "quiet" })),
+        )
+        .await;
+    let path = format!(
+        "/api/v1/workspaces/{ws}/clusters/{}",
+        reg["cluster"]["id"].as_str().unwrap()
+    );
+    let mut socket = raw_connect(&app, reg["agent_key"].as_str()).await.unwrap();
+    send(&mut socket, hello(1, events_tool())).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "welcome");
+    let connected_at = std::time::Instant::now();
+    assert_eq!(
+        owner.ok(Method::GET, &path, None).await["status"],
+        "connected"
+    );
+    // Say nothing (the socket stays open): the hub gives up after 60 s of silence.
+    loop {
+        let view = owner.ok(Method::GET, &path, None).await;
+        if view["status"] == "disconnected" {
+            break;
+        }
+        assert!(
+            connected_at.elapsed() < Duration::from_secs(75),
+            "still {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        connected_at.elapsed() >= Duration::from_secs(59),
+        "gave up after {:?}",
+        connected_at.elapsed()
+    );
+    let audit = owner
+        .ok(
+            Method::GET,
+            &format!("/api/v1/workspaces/{ws}/audit?limit=50"),
+            None,
+        )
+        .await;
+    let record = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "agent.disconnected")
+        .cloned()
+        .expect("disconnect audited");
+    assert!(
+        record["metadata"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("60 s"),
+        "{record}"
+    );
+    drop(socket);
 }

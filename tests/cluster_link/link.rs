@@ -23,8 +23,9 @@ fn sim_items(world: &World, kind: &str) -> Vec<Value> {
             let excluded =
                 |v: &Value| matches!(v.as_str(), Some("kube-node-lease" | "kube-public"));
             // Excluded namespaces are out of view, their own Namespace objects too.
-            !excluded(&o["metadata"]["namespace"])
-                && !(kind == "namespaces" && excluded(&o["metadata"]["name"]))
+            let out_of_view = excluded(&o["metadata"]["namespace"])
+                || (kind == "namespaces" && excluded(&o["metadata"]["name"]));
+            !out_of_view
         })
         .cloned()
         .collect()
@@ -259,6 +260,33 @@ async fn registered_cluster_links_and_its_picture_follows_the_simulator() {
             "the deleted pod stayed in the picture"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // New settings reach the connected agent: with crashloop excluded, its objects leave the
+    // picture after the agent reconnects with the new filter.
+    world
+        .owner
+        .ok(
+            Method::PATCH,
+            &world.path(&format!("/clusters/{}", reg.id)),
+            Some(json!({ "namespaces": { "exclude": ["kube-node-lease", "kube-public", "crashloop"] } })),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pods = world.picture(&reg.id, "Pod").await;
+        let c = world.cluster(&reg.id).await;
+        if c["status"] == "connected"
+            && !pods.is_empty()
+            && !pods.iter().any(|p| p["namespace"] == "crashloop")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new namespace filter never applied: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // Connects are audited.

@@ -280,13 +280,23 @@ async fn builtin_tools_answer_from_the_scenarios_and_refuse_what_they_must() {
         .await
         .assert_error(403, "forbidden");
 
-    // The cluster's settings: logs off, writes off.
+    // The cluster's settings: logs off, writes off. The connected agent gets them at once (it
+    // reconnects to apply them).
+    let before = world.cluster(&reg.id).await["agent"]["connected_at"].clone();
     world
         .owner
         .ok(
             Method::PATCH,
             &world.path(&format!("/clusters/{}", reg.id)),
             Some(json!({ "logs_allowed": false, "write_allowed": false })),
+        )
+        .await;
+    world
+        .wait_cluster(
+            &reg.id,
+            30,
+            "the agent reconnects with the new settings",
+            |c| c["status"] == "connected" && c["agent"]["connected_at"] != before,
         )
         .await;
     world

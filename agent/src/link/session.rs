@@ -325,7 +325,13 @@ impl Link {
                 return Some(SessionEnd::Refused(format!("{code}: {message}")));
             }
             HubMessage::Welcome(_) => {
-                tracing::warn!("ignoring a second welcome on the same connection");
+                // The appliance sends a new welcome when an admin changed the cluster's
+                // settings (namespaces, writes, logs): reconnecting applies them everywhere at
+                // once (filter, watchers, tool policy) and sends a fresh snapshot.
+                return Some(SessionEnd::Failed(
+                    "the cluster's settings changed on the appliance; reconnecting to apply them"
+                        .into(),
+                ));
             }
             HubMessage::ProtocolError { code, message } => {
                 tracing::warn!(%code, %message, "the appliance could not use a frame of ours");

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -43,12 +44,23 @@ pub async fn connect(
     State(state): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let control = state.control.clone();
+    // The key first: a caller without one learns nothing else about the endpoint.
     let (key, cluster) = match authenticate(&control, &headers, &meta).await {
         Ok(found) => found,
         Err(e) => return e.into_response(),
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            return ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("this is the agent tunnel, a WebSocket endpoint: {rejection}"),
+            )
+            .into_response();
+        }
     };
     upgrade
         .max_message_size(MAX_FRAME_BYTES)
