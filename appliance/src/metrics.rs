@@ -28,6 +28,8 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     store_commit_seconds: Histogram,
     store_commit_records: Counter,
+    /// The LLM gateway's requests, latency, tokens and cost.
+    pub gateway: crate::gateway::metrics::GatewayMetrics,
 }
 
 impl Metrics {
@@ -57,11 +59,13 @@ impl Metrics {
             ("schema_version", acorn_store::SCHEMA_VERSION.to_string()),
         ]);
         registry.register("build", "Acorn build information", build);
+        let gateway = crate::gateway::metrics::GatewayMetrics::register(&mut registry);
         Arc::new(Metrics {
             registry,
             http_requests,
             store_commit_seconds,
             store_commit_records,
+            gateway,
         })
     }
 

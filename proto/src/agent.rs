@@ -361,6 +361,10 @@ pub enum ToolErrorCode {
     ToolKubernetesError,
     /// The agent is not connected (or disconnected while the call was pending).
     AgentDisconnected,
+    /// The tool ran and reported a failure of its own (an MCP tool result with `isError`).
+    ToolFailed,
+    /// The tool's server could not be reached or broke the protocol (MCP tools).
+    ToolUnavailable,
 }
 
 impl ToolErrorCode {
@@ -379,6 +383,8 @@ impl ToolErrorCode {
             ToolErrorCode::ToolCancelled => "tool_cancelled",
             ToolErrorCode::ToolKubernetesError => "tool_kubernetes_error",
             ToolErrorCode::AgentDisconnected => "agent_disconnected",
+            ToolErrorCode::ToolFailed => "tool_failed",
+            ToolErrorCode::ToolUnavailable => "tool_unavailable",
         }
     }
 }

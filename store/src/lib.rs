@@ -18,6 +18,10 @@
 //!   ([`StoreError::LastOwner`], [`StoreError::NotFound`], …) write nothing.
 //! - `audit.rs`: the audit log: one hash chain per workspace plus the `appliance` chain,
 //!   queries, chain verification (also run by `verify_file`) and retention with anchors.
+//! - `gateway.rs`: the LLM gateway's records: encrypted secrets (the store sees only ciphertext
+//!   and wrapped data keys), a KEK generated into the store when none is configured, run-JWT
+//!   signing keys, workspace providers, MCP servers, per-run output-token budgets (reserve and
+//!   settle on the single writer) and the gateway request log (schema 3).
 //! - `writer.rs`: the single writer thread doing durable group commit.
 //! - `backup.rs`: online backup, verify, restore; `overlay.rs`: the copy-on-write backend that
 //!   lets verify run redb's integrity check without modifying the file.
@@ -48,6 +52,7 @@
 mod audit;
 mod backup;
 mod error;
+mod gateway;
 mod identity;
 mod overlay;
 mod records;
@@ -60,6 +65,8 @@ mod writer;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_gateway;
+#[cfg(test)]
 mod tests_identity;
 
 pub use acorn_proto::authz::Role;
@@ -69,6 +76,10 @@ pub use audit::{
 };
 pub use backup::{manifest_path, restore, verify_backup, verify_file};
 pub use error::{EngineError, StoreError};
+pub use gateway::{
+    BudgetRefusal, DEPLOYMENT_SCOPE, GatewayRequestFilter, GatewayRequestRecord, McpServerRecord,
+    McpToolRecord, ProviderRecord, Rewrap, RunBudget, SecretRecord, SigningKeyRecord, StoredKek,
+};
 pub use identity::{
     ApiToken, Invitation, LOCAL_ISSUER, Membership, Session, TOUCH_INTERVAL_SECS, User, Workspace,
     new_id,
@@ -80,7 +91,7 @@ pub use records::{
 pub use store::{CommitStats, Store, StoreOptions};
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()

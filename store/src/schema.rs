@@ -15,6 +15,10 @@ use serde::de::DeserializeOwned;
 
 use crate::StoreError;
 use crate::audit::{AuditAnchor, chain_of_key};
+use crate::gateway::{
+    GatewayRequestRecord, McpServerRecord, ProviderRecord, RunBudget, SecretRecord,
+    SigningKeyRecord, StoredKek,
+};
 use crate::identity::{ApiToken, Invitation, Membership, Session, User, Workspace};
 use crate::records::{CaMaterial, LeafMaterial, LocalAccount, OneTimeToken, SystemEvent};
 
@@ -54,6 +58,22 @@ pub(crate) const API_TOKEN_IDS: Table = TableDefinition::new("api_token_ids");
 pub(crate) const AUDIT: Table = TableDefinition::new("audit");
 /// `chain id` → [`AuditAnchor`]: where a chain continues after retention pruned its start.
 pub(crate) const AUDIT_ANCHORS: Table = TableDefinition::new("audit_anchors");
+
+// Schema 3: the LLM gateway (see `gateway.rs`).
+/// `kek` → `StoredKek` (only when the KEK is generated into the store).
+pub(crate) const GATEWAY_META: Table = TableDefinition::new("gateway_meta");
+/// `scope 0x00 name` → `SecretRecord` (scope: workspace id or `_deployment`).
+pub(crate) const SECRETS: Table = TableDefinition::new("secrets");
+/// `kid` → `SigningKeyRecord`.
+pub(crate) const SIGNING_KEYS: Table = TableDefinition::new("signing_keys");
+/// `workspace id 0x00 name` → `ProviderRecord`.
+pub(crate) const PROVIDERS: Table = TableDefinition::new("providers");
+/// `workspace id 0x00 server id` → `McpServerRecord`.
+pub(crate) const MCP_SERVERS: Table = TableDefinition::new("mcp_servers");
+/// `run id` → `RunBudget`.
+pub(crate) const RUN_BUDGETS: Table = TableDefinition::new("run_budgets");
+/// `workspace id 0x00 seq (big-endian u64)` → `GatewayRequestRecord`.
+pub(crate) const GATEWAY_REQUESTS: Table = TableDefinition::new("gateway_requests");
 
 pub(crate) const FORMAT: &str = "acorn-store";
 pub(crate) const KEY_FORMAT: &[u8] = b"format";
@@ -199,6 +219,64 @@ pub(crate) const ALL_TABLES: &[TableSpec] = &[
         check: |k, v| {
             check_str_key(k)?;
             decode::<AuditAnchor>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: GATEWAY_META,
+        since: 3,
+        check: |k, v| match k {
+            b"kek" => decode::<StoredKek>(v).map(drop),
+            _ => Err("unknown key".into()),
+        },
+    },
+    TableSpec {
+        def: SECRETS,
+        since: 3,
+        check: |k, v| {
+            check_pair_record::<SecretRecord>(k, v, |r| (r.scope.as_str(), r.name.as_str()))
+        },
+    },
+    TableSpec {
+        def: SIGNING_KEYS,
+        since: 3,
+        check: |k, v| {
+            let key = decode::<SigningKeyRecord>(v)?;
+            if key.kid.as_bytes() != k {
+                return Err(format!("record kid {} under another key", key.kid));
+            }
+            Ok(())
+        },
+    },
+    TableSpec {
+        def: PROVIDERS,
+        since: 3,
+        check: |k, v| {
+            check_pair_record::<ProviderRecord>(k, v, |r| {
+                (r.workspace_id.as_str(), r.name.as_str())
+            })
+        },
+    },
+    TableSpec {
+        def: MCP_SERVERS,
+        since: 3,
+        check: |k, v| {
+            check_pair_record::<McpServerRecord>(k, v, |r| (r.workspace_id.as_str(), r.id.as_str()))
+        },
+    },
+    TableSpec {
+        def: RUN_BUDGETS,
+        since: 3,
+        check: |k, v| {
+            check_str_key(k)?;
+            decode::<RunBudget>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: GATEWAY_REQUESTS,
+        since: 3,
+        check: |k, v| {
+            crate::gateway::check_request_key(k)?;
+            decode::<GatewayRequestRecord>(v).map(drop)
         },
     },
 ];
@@ -376,8 +454,11 @@ type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Ordered migrations `(from, to, step)`. Each runs inside the single write transaction of
 /// [`migrate`], so a store is never left between two versions.
-pub(crate) const MIGRATIONS: &[(u32, u32, Migration)] =
-    &[(0, 1, migrate_0_to_1), (1, 2, migrate_1_to_2)];
+pub(crate) const MIGRATIONS: &[(u32, u32, Migration)] = &[
+    (0, 1, migrate_0_to_1),
+    (1, 2, migrate_1_to_2),
+    (2, 3, migrate_2_to_3),
+];
 
 /// Schema 1: the appliance-core tables and the meta marker.
 fn migrate_0_to_1(txn: &WriteTransaction) -> Result<(), StoreError> {
@@ -428,6 +509,23 @@ fn migrate_1_to_2(txn: &WriteTransaction) -> Result<(), StoreError> {
         account.user_id = Some(user_id);
         txn.open_table(LOCAL_ACCOUNTS)?
             .insert(account.username.as_bytes(), encode(&account)?.as_slice())?;
+    }
+    Ok(())
+}
+
+/// Schema 3: the LLM gateway's tables (secrets, signing keys, providers, MCP servers, run
+/// budgets, request log). Nothing to convert: they start empty.
+fn migrate_2_to_3(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for def in [
+        GATEWAY_META,
+        SECRETS,
+        SIGNING_KEYS,
+        PROVIDERS,
+        MCP_SERVERS,
+        RUN_BUDGETS,
+        GATEWAY_REQUESTS,
+    ] {
+        txn.open_table(def)?;
     }
     Ok(())
 }

@@ -85,6 +85,13 @@ fn fresh_open_migrates_and_reopens() {
             "api_token_ids",
             "audit",
             "audit_anchors",
+            "gateway_meta",
+            "secrets",
+            "signing_keys",
+            "providers",
+            "mcp_servers",
+            "run_budgets",
+            "gateway_requests",
         ]
     );
 }

@@ -116,7 +116,7 @@ impl World {
 // ---- migration -------------------------------------------------------------------------------
 
 #[test]
-fn schema_1_fixture_migrates_to_2_with_a_user_per_local_account() {
+fn schema_1_fixture_migrates_to_current_with_a_user_per_local_account() {
     let fixture = fixture(1);
     let before = sha(&fixture);
     let dir = tempfile::tempdir().unwrap();
@@ -130,7 +130,7 @@ fn schema_1_fixture_migrates_to_2_with_a_user_per_local_account() {
     assert!(report.audit_chains.is_empty());
 
     let store = Store::open(&path, opts()).unwrap();
-    assert_eq!(store.schema_version(), 2);
+    assert_eq!(store.schema_version(), crate::SCHEMA_VERSION);
     let (user, account) = store.local_login("admin").unwrap().unwrap();
     assert_eq!(account.user_id.as_deref(), Some(user.id.as_str()));
     assert!(
@@ -164,7 +164,7 @@ fn schema_1_fixture_migrates_to_2_with_a_user_per_local_account() {
     assert_eq!(store.local_login("admin").unwrap().unwrap().0, user);
     drop(store);
     let report = verify_file(&path).unwrap();
-    assert_eq!(report.schema_version, 2);
+    assert_eq!(report.schema_version, crate::SCHEMA_VERSION);
     assert_eq!(
         report.tables.iter().find(|(n, _)| n == "users").unwrap().1,
         1
@@ -181,18 +181,18 @@ fn schema_1_fixture_migrates_to_2_with_a_user_per_local_account() {
         let txn = db.begin_write().unwrap();
         txn.open_table(schema::META)
             .unwrap()
-            .insert(b"schema_version".as_slice(), b"3".as_slice())
+            .insert(
+                b"schema_version".as_slice(),
+                (crate::SCHEMA_VERSION + 1).to_string().as_bytes(),
+            )
             .unwrap();
         txn.commit().unwrap();
     }
     let bytes = std::fs::read(&path).unwrap();
     assert!(matches!(
         Store::open(&path, opts()),
-        Err(StoreError::NewerSchema {
-            found: 3,
-            supported: 2,
-            ..
-        })
+        Err(StoreError::NewerSchema { found, supported, .. })
+            if found == crate::SCHEMA_VERSION + 1 && supported == crate::SCHEMA_VERSION
     ));
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }

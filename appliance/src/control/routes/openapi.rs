@@ -30,6 +30,7 @@ fn build() -> Value {
                 json!([{ "session": [] }, { "token": [] }]),
             ),
             Access::ApplianceAdmin => ("appliance_admin".to_owned(), json!([{ "session": [] }])),
+            Access::RunToken => ("run_token".to_owned(), json!([{ "run_token": [] }])),
             Access::Workspace(action) => (
                 format!("workspace:{}", action.as_str()),
                 json!([{ "session": [] }, { "token": [] }]),
@@ -61,7 +62,8 @@ fn build() -> Value {
             "securitySchemes": {
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::control::auth::SESSION_COOKIE,
                              "description": "State-changing requests also need the x-csrf-token header." },
-                "token": { "type": "http", "scheme": "bearer", "description": "API token (acorn_…)" }
+                "token": { "type": "http", "scheme": "bearer", "description": "API token (acorn_…)" },
+                "run_token": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Run JWT signed by the control plane (gateway runtime API only)" }
             },
             "responses": {
                 "Error": { "description": "An error from the table at /docs/errors",

@@ -19,6 +19,8 @@ pub enum Access {
     Workspace(Action),
     /// An appliance administrator signed in as a person.
     ApplianceAdmin,
+    /// The gateway's runtime API: a run JWT only (sessions and API tokens are refused).
+    RunToken,
 }
 
 /// One route.
