@@ -5,9 +5,11 @@
 //! Layout:
 //! - `harness/`: builds and boots `acorn` (and the other binaries) on temp dirs and ephemeral ports.
 //! - `appliance/`: the appliance core: first start, TLS, config, backup and restore.
+//! - `gateway/`: the LLM gateway with scripted providers, the openai Python client, a Python MCP server.
 //! - `kubesim/`: the Kubernetes API simulator through kube-rs, kubectl and raw HTTP.
 
 mod appliance;
+mod gateway;
 mod harness;
 mod identity;
 mod kubesim;

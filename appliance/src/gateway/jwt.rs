@@ -286,3 +286,147 @@ impl RunTokens {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    impl RunTokens {
+        /// Signs arbitrary claims with the current key (attack fixtures).
+        fn sign_raw(&self, claims: &serde_json::Value, kid: Option<&str>) -> String {
+            let signer = self.signer.read().unwrap().clone().unwrap();
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.unwrap_or(&signer.kid).to_owned());
+            jsonwebtoken::encode(&header, claims, &signer.key).unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_attack_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("acorn.redb"),
+            acorn_store::StoreOptions::new("test"),
+        )
+        .unwrap();
+        let secrets = Secrets::open(store.clone(), None, None).await.unwrap();
+        let tokens = RunTokens::open(
+            store.clone(),
+            &secrets,
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+        let (good, claims) = tokens
+            .issue(RunTokenRequest {
+                workspace: "ws_1".into(),
+                cluster: "clu_1".into(),
+                session: "ses_1".into(),
+                run: "run_1".into(),
+                provider: "local".into(),
+                model: "llama".into(),
+                tools: vec!["get_pods".into()],
+                mode: RunMode::ReadOnly,
+                output_budget: 1000,
+                ttl: None,
+            })
+            .unwrap();
+        assert_eq!(tokens.verify(&good).unwrap(), claims);
+        let base = serde_json::to_value(&claims).unwrap();
+        let with = |k: &str, v: serde_json::Value| {
+            let mut c = base.clone();
+            c[k] = v;
+            c
+        };
+        let now = util::now_unix() as u64;
+        // A key of another appliance signs with the same kid.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other_store = Store::open(
+            &other_dir.path().join("acorn.redb"),
+            acorn_store::StoreOptions::new("test"),
+        )
+        .unwrap();
+        let other_secrets = Secrets::open(other_store.clone(), None, None)
+            .await
+            .unwrap();
+        let other = RunTokens::open(
+            other_store,
+            &other_secrets,
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+        let kid = tokens.signer.read().unwrap().clone().unwrap().kid.clone();
+        let none = format!(
+            "{}.{}.",
+            B64URL.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            B64URL.encode(base.to_string())
+        );
+        let cases: Vec<(&str, String, ErrorCode)> = vec![
+            (
+                "expired",
+                tokens.sign_raw(&with("exp", json!(now - 60)), None),
+                ErrorCode::RunTokenExpired,
+            ),
+            (
+                "wrong audience",
+                tokens.sign_raw(&with("aud", json!("another-service")), None),
+                ErrorCode::RunTokenAudience,
+            ),
+            (
+                "wrong issuer",
+                tokens.sign_raw(&with("iss", json!("someone-else")), None),
+                ErrorCode::RunTokenAudience,
+            ),
+            (
+                "unknown kid",
+                tokens.sign_raw(&base, Some("k-unknown")),
+                ErrorCode::RunTokenUnknownKey,
+            ),
+            (
+                "forged by another key",
+                other.sign_raw(&base, Some(&kid)),
+                ErrorCode::RunTokenInvalid,
+            ),
+            ("alg none", none, ErrorCode::RunTokenAlgorithm),
+            (
+                "missing claim",
+                tokens.sign_raw(
+                    &{
+                        let mut c = base.clone();
+                        c.as_object_mut().unwrap().remove("model");
+                        c
+                    },
+                    None,
+                ),
+                ErrorCode::RunTokenInvalid,
+            ),
+        ];
+        for (name, token, code) in cases {
+            assert_eq!(
+                tokens.verify(&token).err().map(|e| e.code),
+                Some(code),
+                "{name}"
+            );
+        }
+        // Lifetimes are bounded.
+        let mut long = RunTokenRequest {
+            workspace: "ws_1".into(),
+            cluster: "c".into(),
+            session: "s".into(),
+            run: "r".into(),
+            provider: "p".into(),
+            model: "m".into(),
+            tools: vec![],
+            mode: RunMode::ReadOnly,
+            output_budget: 1,
+            ttl: Some(Duration::from_secs(7200)),
+        };
+        assert!(tokens.issue(long.clone()).is_err());
+        long.ttl = Some(Duration::from_secs(60));
+        assert!(tokens.issue(long).is_ok());
+    }
+}

@@ -479,30 +479,18 @@ impl Gateway {
                 false,
             ),
         };
-        match &error {
-            Some(e) => {
-                let _ = tx.send(Err(e.clone())).await;
-            }
-            None if !client_gone => {
-                let _ = tx.send(Ok(ChatEvent::Usage { input, output })).await;
-            }
-            None => {}
-        }
-        drop(tx);
-        if let Err(e) = self
-            .store
-            .settle_output_tokens(&claims.run, reserved, output, util::now_unix())
-            .await
-        {
-            tracing::error!(error = %e, run = %claims.run, "cannot settle the run's output budget");
-        }
+        // Accounting lands before the caller sees the end of the answer, so that the run's next
+        // call already sees this one's spending (and the log has it).
+        let settle =
+            self.store
+                .settle_output_tokens(&claims.run, reserved, output, util::now_unix());
         let cost = providers::cost(provider.model(&claims.model), input, output);
         let (status, error_code) = match (&error, client_gone) {
             (Some(e), _) => ("failed", Some(e.code.as_str().to_owned())),
             (None, true) => ("failed", Some("client_disconnected".to_owned())),
             (None, false) => ("ok", None),
         };
-        self.finish(
+        let record = self.finish(
             &trace,
             Outcome {
                 status,
@@ -519,8 +507,20 @@ impl Gateway {
                     .collect(),
                 redactions: 0,
             },
-        )
-        .await;
+        );
+        let (settled, ()) = tokio::join!(settle, record);
+        if let Err(e) = settled {
+            tracing::error!(error = %e, run = %claims.run, "cannot settle the run's output budget");
+        }
+        match error {
+            Some(e) => {
+                let _ = tx.send(Err(e)).await;
+            }
+            None if !client_gone => {
+                let _ = tx.send(Ok(ChatEvent::Usage { input, output })).await;
+            }
+            None => {}
+        }
     }
 
     /// Calls a tool for a run: builtin (through the cluster link) or MCP. The result is redacted
