@@ -8,6 +8,12 @@
 //! the budget reservation and its settlement, and the request-log record (store commits).
 //!
 //! Run: `cargo bench -p acorn-tests --bench gateway` (`ACORN_BENCH_N` calls per series, default 300).
+//!
+//! Measured on the 2-core development machine (Nov 2026, N = 300): non-streaming p50 0.36 ms
+//! direct vs 5.21 ms through the gateway (+4.85 ms; p99 +14.85 ms); time to first token +2.62 ms
+//! p50 (+8.83 ms p99); 64 concurrent streams: 3292 streams/s direct, 968 streams/s through the
+//! gateway. Most of the added time is the two durable store commits per call (the budget
+//! reservation before the upstream call; settlement and request-log record after it).
 
 #[allow(dead_code)]
 #[path = "../gateway/fixtures.rs"]

@@ -157,7 +157,15 @@ async fn mcp_servers_are_discovered_enabled_and_called_under_the_run_token() {
         "{v}"
     );
 
-    for n in ["get_weather", "whoami", "leak", "huge", "slow", "grow"] {
+    for n in [
+        "get_weather",
+        "whoami",
+        "leak",
+        "huge",
+        "slow",
+        "grow",
+        "broken",
+    ] {
         set_mode(&world, &id, n, "read").await;
     }
     set_mode(&world, &id, "restart_pod", "write").await;

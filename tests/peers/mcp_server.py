@@ -10,6 +10,7 @@ Tools:
 - huge(): returns 300 000 characters (output limit);
 - slow(seconds): sleeps (timeout);
 - grow(): registers a new tool `extra` at run time (refresh detects it);
+- broken(): raises (an `isError` result whose message holds a secret);
 - restart_pod(name): a write tool (no readOnlyHint).
 Every request whose Authorization header differs from the expected one is refused (HTTP 401),
 so a test also proves the header travels encrypted-at-rest → clear on the wire.
@@ -74,6 +75,12 @@ def grow() -> str:
 
     mcp.add_tool(extra)
     return "grown"
+
+
+@mcp.tool(annotations=ToolAnnotations(readOnlyHint=True))
+def broken() -> str:
+    """Always fails, with a secret in its message."""
+    raise ValueError("cannot connect: password=sup3rs3cret rejected")
 
 
 @mcp.tool()

@@ -558,6 +558,28 @@ mod tests {
         ));
     }
 
+    #[tokio::test]
+    async fn the_systemd_credential_is_used_and_the_config_file_wins() {
+        let (_dir, store) = store().await;
+        let creds = tempfile::tempdir().unwrap();
+        std::fs::write(creds.path().join(CREDENTIAL_NAME), [5u8; 32]).unwrap();
+        let secrets = Secrets::open(store.clone(), None, Some(creds.path()))
+            .await
+            .unwrap();
+        assert_eq!(
+            secrets.kek_info(),
+            (kek_id(&[5u8; 32]), "credential".into())
+        );
+        assert!(store.stored_kek().unwrap().is_none(), "nothing generated");
+        let file = creds.path().join("other");
+        std::fs::write(&file, [6u8; 32]).unwrap();
+        drop(secrets);
+        let secrets = Secrets::open(store, Some(&file), Some(creds.path()))
+            .await
+            .unwrap();
+        assert_eq!(secrets.kek_info().1, "file");
+    }
+
     #[test]
     fn kek_files_must_hold_32_bytes() {
         let dir = tempfile::tempdir().unwrap();

@@ -104,6 +104,14 @@ impl Provider {
                     format!("provider {name}: the CA bundle is not PEM: {e}"),
                 )
             })?;
+            // A bundle without any certificate would trust nothing: refuse it now, with a
+            // message, rather than fail every call with a TLS error.
+            if certs.is_empty() {
+                return Err(GatewayError::new(
+                    ErrorCode::InvalidBody,
+                    format!("provider {name}: the CA bundle holds no PEM certificate"),
+                ));
+            }
             builder = builder.tls_certs_only(certs);
         }
         let client = builder
@@ -421,4 +429,103 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(kind: ProviderKind, base: &str, azure: Option<&str>) -> Provider {
+        // reqwest (rustls without a built-in provider) needs the process-wide one, as in main.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let spec = ProviderSpec {
+            kind,
+            base_url: base.into(),
+            azure_api_version: azure.map(str::to_owned),
+            ca_pem: None,
+            connect_timeout_ms: 1000,
+            request_timeout_ms: 1000,
+            max_retries: 0,
+            list_models: false,
+            models: vec![],
+        };
+        Provider::build(
+            "p".into(),
+            ProviderSource::Deployment,
+            spec,
+            None,
+            Duration::ZERO,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn url_shapes() {
+        let cases = [
+            (
+                ProviderKind::Openai,
+                "http://ollama:11434/v1/",
+                None,
+                "http://ollama:11434/v1/chat/completions",
+            ),
+            (
+                ProviderKind::Openai,
+                "https://acme.openai.azure.com/openai",
+                Some("2024-10-21"),
+                "https://acme.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+            ),
+            (
+                ProviderKind::Anthropic,
+                "https://api.anthropic.com",
+                None,
+                "https://api.anthropic.com/v1/messages",
+            ),
+            (
+                ProviderKind::Anthropic,
+                "https://proxy.internal/v1",
+                None,
+                "https://proxy.internal/v1/messages",
+            ),
+        ];
+        for (kind, base, azure, want) in cases {
+            assert_eq!(provider(kind, base, azure).chat_url("gpt-4o"), want);
+        }
+    }
+
+    #[test]
+    fn a_ca_bundle_must_be_pem() {
+        let mut spec = provider(ProviderKind::Openai, "https://x", None).spec;
+        spec.ca_pem = Some("not a certificate".into());
+        let e = Provider::build(
+            "p".into(),
+            ProviderSource::Workspace,
+            spec,
+            None,
+            Duration::ZERO,
+        )
+        .err()
+        .map(|e| e.code);
+        assert_eq!(e, Some(ErrorCode::InvalidBody));
+    }
+
+    #[test]
+    fn retry_after_and_cost() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "2.5".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(3));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
+        let m = ModelSpec {
+            id: "m".into(),
+            context_window: None,
+            input_price_per_mtok: 2.0,
+            output_price_per_mtok: 8.0,
+            native_tools: true,
+        };
+        assert!((cost(Some(&m), 1_000_000, 500_000) - 6.0).abs() < 1e-9);
+        assert_eq!(cost(None, 1, 1), 0.0);
+    }
 }
