@@ -246,6 +246,35 @@ fn check(audit: &Option<AuditDraft>) -> Result<(), StoreError> {
     audit.as_ref().map_or(Ok(()), check_draft)
 }
 
+/// Removes a deleted workspace's providers, MCP servers, secrets and run budgets, inside the
+/// workspace deletion's transaction. Its gateway request log is kept, like its audit chain.
+pub(crate) fn delete_workspace_records(
+    txn: &WriteTransaction,
+    workspace_id: &str,
+) -> Result<(), StoreError> {
+    let (start, end) = prefix_range(workspace_id);
+    for def in [PROVIDERS, MCP_SERVERS, SECRETS] {
+        let mut table = txn.open_table(def)?;
+        let keys: Vec<Vec<u8>> = table
+            .range(start.as_slice()..end.as_slice())?
+            .map(|e| e.map(|(k, _)| k.value().to_vec()))
+            .collect::<Result<_, _>>()?;
+        for k in keys {
+            table.remove(k.as_slice())?;
+        }
+    }
+    let mut budgets = txn.open_table(RUN_BUDGETS)?;
+    let runs: Vec<Vec<u8>> = scan::<RunBudget>(&budgets, RUN_BUDGETS, None)?
+        .into_iter()
+        .filter(|(_, b)| b.workspace_id == workspace_id)
+        .map(|(k, _)| k)
+        .collect();
+    for k in runs {
+        budgets.remove(k.as_slice())?;
+    }
+    Ok(())
+}
+
 impl Store {
     // ---- key-encryption key and secrets ------------------------------------------------------
 

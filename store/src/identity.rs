@@ -704,7 +704,8 @@ impl Store {
             .await
     }
 
-    /// Deletes a workspace with its memberships, invitations and API tokens. Its audit chain is
+    /// Deletes a workspace with its memberships, invitations, API tokens and gateway records
+    /// (providers, MCP servers, secrets, budgets). Its audit chain and gateway request log are
     /// kept (the audit record of the deletion is its last record).
     pub async fn delete_workspace(&self, id: &str, audit: AuditDraft) -> Result<(), StoreError> {
         check_draft(&audit)?;
@@ -735,6 +736,7 @@ impl Store {
                     index.remove(k.as_slice())?;
                 }
             }
+            crate::gateway::delete_workspace_records(txn, &id)?;
             append_in(txn, &audit)?;
             Ok(Ok(()))
         })

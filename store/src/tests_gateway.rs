@@ -212,3 +212,42 @@ fn rewrap_is_all_or_nothing_and_verify_checks_the_tables() {
     let report = verify_file(&path).unwrap();
     assert!(report.tables.iter().any(|(n, c)| n == "secrets" && *c == 2));
 }
+
+#[test]
+fn deleting_a_workspace_removes_its_gateway_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("acorn.redb"), StoreOptions::new("t")).unwrap();
+    let rt = rt();
+    rt.block_on(async {
+        let user = store
+            .upsert_oidc_user("https://idp.example", "sub-1", None, false, None, 1)
+            .await
+            .unwrap()
+            .id;
+        let mut draft = system_draft();
+        draft.action = "workspace.create".into();
+        let ws = store
+            .create_workspace("w", &user, 1, draft.clone())
+            .await
+            .unwrap();
+        store
+            .put_secret(secret(&ws.id, "provider/x"), None)
+            .await
+            .unwrap();
+        store
+            .put_secret(secret("ws_other", "provider/x"), None)
+            .await
+            .unwrap();
+        store
+            .reserve_output_tokens(&ws.id, "run_1", 10, Some(1), 10, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        draft.workspace_id = Some(ws.id.clone());
+        draft.action = "workspace.delete".into();
+        store.delete_workspace(&ws.id, draft).await.unwrap();
+        assert!(store.secrets_of(&ws.id).unwrap().is_empty());
+        assert_eq!(store.secrets_of("ws_other").unwrap().len(), 1);
+        assert!(store.run_budget("run_1").unwrap().is_none());
+    });
+}
