@@ -6,11 +6,13 @@
 //! - `harness/`: builds and boots `acorn` (and the other binaries) on temp dirs and ephemeral ports.
 //! - `appliance/`: the appliance core: first start, TLS, config, backup and restore.
 //! - `identity/`: sign-in, sessions, workspaces, members, tokens, audit, the authorization matrix.
+//! - `gateway/`: the LLM gateway with scripted providers, the openai Python client, a Python MCP server.
 //! - `kubesim/`: the Kubernetes API simulator through kube-rs, kubectl and raw HTTP.
 //! - `cluster_link/`: registration, the real agent against the simulator, tools, hostile input.
 
 mod appliance;
 mod cluster_link;
+mod gateway;
 mod harness;
 mod identity;
 mod kubesim;

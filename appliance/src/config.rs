@@ -49,6 +49,9 @@ pub struct Config {
     /// Registered clusters and their agents.
     #[serde(default)]
     pub clusters: ClustersConfig,
+    /// The LLM gateway: key-encryption key, run tokens, deployment-wide providers, MCP egress.
+    #[serde(default)]
+    pub gateway: crate::gateway::config::GatewayConfig,
 }
 
 /// Registered clusters and their agents.
@@ -400,7 +403,7 @@ pub enum ConfigError {
 
 /// Sections that `ACORN_<SECTION>_<KEY>` variables map to.
 const SECTIONS: &[&str] = &[
-    "server", "tls", "backup", "log", "identity", "oidc", "clusters",
+    "server", "tls", "backup", "log", "identity", "oidc", "clusters", "gateway",
 ];
 /// Top-level keys settable as `ACORN_<KEY>`.
 const TOP_LEVEL_KEYS: &[&str] = &["state_dir"];
@@ -525,6 +528,7 @@ fn section_keys(section: &str) -> &'static [&'static str] {
             "anyone_can_create_workspaces",
             "audit_retention",
         ],
+        "gateway" => crate::gateway::config::ENV_KEYS,
         "oidc" => &[
             "issuer",
             "client_id",
@@ -705,6 +709,7 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
             }
         }
     }
+    config.gateway.validate()?;
     if tracing_subscriber::EnvFilter::try_new(&config.log.level).is_err() {
         return Err(ConfigError::Invalid {
             key: "log.level".into(),
@@ -758,8 +763,8 @@ impl Config {
 
     /// The effective configuration as TOML, secrets masked (for `acorn configtest`).
     pub fn to_masked_toml(&self) -> String {
-        // No setting holds a secret yet (provider keys arrive with the gateway, through the secret
-        // store); when one does, its type must serialize masked.
+        // The only setting that can hold a secret in clear is a provider's inline `api_key`,
+        // whose type serializes masked (`gateway::config::InlineSecret`).
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 }

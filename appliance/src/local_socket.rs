@@ -31,6 +31,7 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 pub struct LocalOps {
     pub control: Control,
     pub tls: Arc<TlsService>,
+    pub gateway: Arc<crate::gateway::Gateway>,
 }
 
 /// Binds the socket (replacing a stale file) and serves it until `shutdown` fires.
@@ -91,6 +92,7 @@ async fn dispatch(request: LocalRequest, ops: &LocalOps) -> LocalResponse {
         },
         LocalRequest::Recover { username } => recover(ops, username).await,
         LocalRequest::Backup { out } => backup(ops, out).await,
+        LocalRequest::Gateway(request) => crate::gateway::ops::handle(&ops.gateway, request).await,
     };
     result.unwrap_or_else(|message| LocalResponse::Error { message })
 }

@@ -6,6 +6,7 @@
 //! - [`config`]: the one configuration struct and the merge of file, environment and flags;
 //! - [`server`]: the `serve` verb: listeners, TLS, background tasks, shutdown;
 //! - [`control`]: the control plane's services and HTTP routes;
+//! - [`gateway`]: the LLM gateway (providers, run JWTs, secrets, MCP registry, runtime API);
 //! - [`tls`]: the appliance CA and leaf; [`local_socket`]: the on-machine control socket;
 //! - [`ops`]: the verbs that act on a state directory; [`metrics`], [`systemd`], [`logging`].
 
@@ -17,6 +18,7 @@
 
 mod config;
 mod control;
+mod gateway;
 mod local_socket;
 mod logging;
 mod metrics;
@@ -127,6 +129,12 @@ enum Verb {
         /// The administrator's username.
         username: String,
     },
+    /// LLM gateway operations on the running server (run tokens, signing keys).
+    #[command(subcommand)]
+    Gateway(GatewayVerb),
+    /// Secret store operations on the running server.
+    #[command(subcommand)]
+    Secrets(SecretsVerb),
     /// Print version, schema version and build flags.
     #[command(after_help = "Example:\n  acorn version")]
     Version,
@@ -144,6 +152,67 @@ enum CertVerb {
     /// Issue a new leaf certificate from the CA now.
     #[command(after_help = "Example:\n  acorn cert rotate-leaf")]
     RotateLeaf,
+}
+
+#[derive(Subcommand)]
+enum GatewayVerb {
+    /// Sign a run JWT (operator at the machine; for tests and external engines until the
+    /// execution engine issues them). Prints the token; audited in the workspace.
+    #[command(
+        after_help = "Example:\n  acorn gateway issue-run-token --workspace ws_0123456789abcdef --cluster clu_1 \\\n    --provider local --model llama3.1:8b --tools get_pods,get_events --budget 20000 --ttl 10m"
+    )]
+    IssueRunToken {
+        /// Workspace id.
+        #[arg(long)]
+        workspace: String,
+        /// Cluster id the run investigates.
+        #[arg(long, default_value = "none")]
+        cluster: String,
+        /// Session id.
+        #[arg(long, default_value = "ops")]
+        session: String,
+        /// Run id (default: a new one).
+        #[arg(long)]
+        run: Option<String>,
+        /// Provider name.
+        #[arg(long)]
+        provider: String,
+        /// Model id.
+        #[arg(long)]
+        model: String,
+        /// Allowed tools, comma-separated (builtin names and mcp__server__tool).
+        #[arg(long, value_delimiter = ',')]
+        tools: Vec<String>,
+        /// Output-token budget of the run.
+        #[arg(long)]
+        budget: u64,
+        /// Allow write tools.
+        #[arg(long)]
+        read_write: bool,
+        /// Lifetime, e.g. 10m (default: gateway.run_token_ttl).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<std::time::Duration>,
+        /// Print the token and its claims as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new run-token signing key; older keys verify until their tokens expire.
+    #[command(after_help = "Example:\n  acorn gateway rotate-signing-key")]
+    RotateSigningKey,
+}
+
+#[derive(Subcommand)]
+enum SecretsVerb {
+    /// Re-wrap every secret's data key under a new key-encryption key.
+    #[command(
+        after_help = "Examples:\n  acorn secrets rotate-kek                                   # KEK kept in the store: a new one\n  \
+        head -c32 /dev/urandom | base64 > /etc/acorn/kek.new && acorn secrets rotate-kek --new-kek-file /etc/acorn/kek.new"
+    )]
+    RotateKek {
+        /// Absolute path of the new KEK (32 bytes raw, hex or base64).
+        #[arg(long, value_name = "FILE")]
+        new_kek_file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -213,6 +282,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Verb::Cert(CertVerb::Show { json }) => ops::cert::show(&state_dir, json).await,
         Verb::Cert(CertVerb::RotateLeaf) => ops::cert::rotate_leaf(&config).await,
         Verb::Recover { username } => ops::recover::run(&config, &username).await,
+        Verb::Gateway(GatewayVerb::IssueRunToken {
+            workspace,
+            cluster,
+            session,
+            run,
+            provider,
+            model,
+            tools,
+            budget,
+            read_write,
+            ttl,
+            json,
+        }) => {
+            let request = acorn_proto::gateway::GatewayLocalRequest::IssueRunToken {
+                workspace,
+                cluster,
+                session,
+                run,
+                provider,
+                model,
+                tools,
+                mode: if read_write {
+                    acorn_proto::agent::RunMode::ReadWrite
+                } else {
+                    acorn_proto::agent::RunMode::ReadOnly
+                },
+                output_budget: budget,
+                ttl_secs: ttl.map(|d| d.as_secs()),
+            };
+            gateway::ops::cli(&state_dir, request, json).await
+        }
+        Verb::Gateway(GatewayVerb::RotateSigningKey) => {
+            let request = acorn_proto::gateway::GatewayLocalRequest::RotateSigningKey;
+            gateway::ops::cli(&state_dir, request, false).await
+        }
+        Verb::Secrets(SecretsVerb::RotateKek { new_kek_file }) => {
+            let new_kek_file = match new_kek_file {
+                Some(p) => Some(std::path::absolute(&p)?.display().to_string()),
+                None => None,
+            };
+            let request = acorn_proto::gateway::GatewayLocalRequest::RotateKek { new_kek_file };
+            gateway::ops::cli(&state_dir, request, false).await
+        }
         Verb::Version => {
             println!("acorn {VERSION}");
             println!(

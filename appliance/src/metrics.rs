@@ -38,6 +38,8 @@ pub struct Metrics {
     pub agent_frames: Family<FrameLabels, Counter>,
     /// Tool calls sent to agents, by outcome (`ok` or the error code).
     pub agent_tool_calls: Family<OutcomeLabels, Counter>,
+    /// The LLM gateway's requests, latency, tokens and cost.
+    pub gateway: crate::gateway::metrics::GatewayMetrics,
 }
 
 /// Labels of [`Metrics::agent_frames`].
@@ -105,6 +107,7 @@ impl Metrics {
             ("schema_version", acorn_store::SCHEMA_VERSION.to_string()),
         ]);
         registry.register("build", "Acorn build information", build);
+        let gateway = crate::gateway::metrics::GatewayMetrics::register(&mut registry);
         Arc::new(Metrics {
             registry,
             http_requests,
@@ -114,6 +117,7 @@ impl Metrics {
             agent_heartbeat_seconds,
             agent_frames,
             agent_tool_calls,
+            gateway,
         })
     }
 

@@ -51,12 +51,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::clone(&metrics),
     );
 
+    let credentials_dir = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+    let gateway = Arc::new(
+        crate::gateway::Gateway::open(
+            store.clone(),
+            &config.gateway,
+            credentials_dir.as_deref(),
+            Arc::new(crate::control::clusters::GatewayClusterTools {
+                control: control.clone(),
+            }),
+            metrics.gateway.clone(),
+        )
+        .await?,
+    );
+
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tls.spawn_background(shutdown_rx.clone());
+    crate::gateway::spawn_housekeeping(Arc::clone(&gateway), shutdown_rx.clone());
     control.spawn_housekeeping(shutdown_rx.clone());
     let ops = LocalOps {
         control: control.clone(),
         tls: Arc::clone(&tls),
+        gateway: Arc::clone(&gateway),
     };
     let socket = local_socket::serve(&state_dir, ops, shutdown_rx.clone())
         .with_context(|| format!("cannot create the local socket in {}", state_dir.display()))?;
@@ -75,6 +91,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         control: control.clone(),
         metrics,
         ready: Arc::clone(&ready),
+        gateway,
     };
     let app = routes::router(state, config.server.max_body_bytes);
     let handle = axum_server::Handle::new();

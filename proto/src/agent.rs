@@ -363,6 +363,10 @@ pub enum ToolErrorCode {
     ToolKubernetesError,
     /// The agent is not connected (or disconnected while the call was pending).
     AgentDisconnected,
+    /// The tool ran and reported a failure of its own (an MCP tool result with `isError`).
+    ToolFailed,
+    /// The tool's server could not be reached or broke the protocol (MCP tools).
+    ToolUnavailable,
 }
 
 impl ToolErrorCode {
@@ -382,6 +386,8 @@ impl ToolErrorCode {
             ToolErrorCode::ToolCancelled => E::ToolCancelled,
             ToolErrorCode::ToolKubernetesError => E::ToolKubernetesError,
             ToolErrorCode::AgentDisconnected => E::AgentDisconnected,
+            ToolErrorCode::ToolFailed => E::ToolFailed,
+            ToolErrorCode::ToolUnavailable => E::ToolUnavailable,
         }
     }
 

@@ -148,6 +148,56 @@ error_codes! {
     ToolCancelled = ("tool_cancelled", System, 409),
     /// The Kubernetes API answered the tool with another error; the message has its text.
     ToolKubernetesError = ("tool_kubernetes_error", System, 502),
+    /// The tool ran and reported a failure of its own (an MCP tool result with `isError`); the message has its text.
+    ToolFailed = ("tool_failed", System, 502),
+    /// The tool's server could not be reached or broke the protocol (MCP tools).
+    ToolUnavailable = ("tool_unavailable", System, 502),
+    /// The gateway call carries no run token: send the run JWT as `Authorization: Bearer …`.
+    RunTokenMissing = ("run_token_missing", Auth, 401),
+    /// The run token is malformed or its signature does not verify (forged or altered).
+    RunTokenInvalid = ("run_token_invalid", Auth, 401),
+    /// The run token has expired; the engine asks the control plane for a new one.
+    RunTokenExpired = ("run_token_expired", Auth, 401),
+    /// The run token names a signing key (`kid`) the appliance does not have (or none).
+    RunTokenUnknownKey = ("run_token_unknown_key", Auth, 401),
+    /// The run token uses another algorithm than the appliance signs with (`alg: none` included).
+    RunTokenAlgorithm = ("run_token_algorithm", Auth, 401),
+    /// The run token was issued for another audience or by another issuer.
+    RunTokenAudience = ("run_token_audience", Auth, 401),
+    /// The request names another provider than the run token allows.
+    ScopeProviderMismatch = ("scope_provider_mismatch", Auth, 403),
+    /// The request names another model than the run token allows.
+    ScopeModelMismatch = ("scope_model_mismatch", Auth, 403),
+    /// The request offers the model a tool outside the run token's tool set.
+    ScopeToolNotAllowed = ("scope_tool_not_allowed", Auth, 403),
+    /// The call is for a tool outside the run token's tool set.
+    ScopeToolCallNotAllowed = ("scope_tool_call_not_allowed", Auth, 403),
+    /// A write tool was called with a read-only run token.
+    ScopeWriteNotAllowed = ("scope_write_not_allowed", Auth, 403),
+    /// The request asks for more output tokens (`max_tokens`) than the run has left; ask for fewer.
+    BudgetExceeded = ("budget_exceeded", InvalidRequest, 400),
+    /// The run has spent its whole output-token budget.
+    BudgetExhausted = ("budget_exhausted", InvalidRequest, 429),
+    /// No provider of that name is configured for the workspace or the deployment.
+    ProviderNotFound = ("provider_not_found", InvalidRequest, 404),
+    /// The provider refused the appliance's credential (HTTP 401/403 upstream); fix its API key.
+    ProviderAuthFailed = ("provider_auth_failed", System, 502),
+    /// The provider kept answering 429/529 after the allowed retries; the message has its `Retry-After`.
+    ProviderRateLimited = ("provider_rate_limited", System, 429),
+    /// The provider did not answer in time (connect, first byte or between chunks).
+    ProviderTimeout = ("provider_timeout", System, 504),
+    /// The provider failed: an HTTP error, malformed JSON, or a stream cut mid-way.
+    ProviderFailed = ("provider_failed", System, 502),
+    /// A secret cannot be decrypted: the key-encryption key is missing or is not the one the secrets were wrapped with.
+    SecretUnavailable = ("secret_unavailable", System, 503),
+    /// The MCP server URL is refused: not https (and not an allowed plain-HTTP host) or not in the egress allow-list.
+    McpUrlRefused = ("mcp_url_refused", InvalidRequest, 400),
+    /// The MCP server could not be reached or did not speak MCP.
+    McpUnreachable = ("mcp_unreachable", System, 502),
+    /// The MCP tool is not enabled (tools start disabled) or no longer exists on its server.
+    McpToolDisabled = ("mcp_tool_disabled", Auth, 403),
+    /// An object of that name exists already.
+    AlreadyExists = ("already_exists", InvalidRequest, 409),
     /// The appliance is starting or stopping and cannot serve the request yet.
     NotReady = ("not_ready", System, 503),
     /// The store refused or failed the operation; the appliance log says why.

@@ -7,6 +7,7 @@
 //! - [`setup`]: bodies of the first-start and recovery flow.
 //! - [`agent`]: the agent tunnel (hello, snapshots, deltas, tool calls) and the snapshot model.
 //! - [`clusters`]: bodies of the clusters API (registration, keys, install, picture, tool calls).
+//! - [`gateway`]: the LLM gateway's management bodies, run-JWT claims, request log.
 //! - [`ops`]: bodies of the operations endpoints and the local control socket.
 //! - [`tools`]: the argument types of the agent's builtin tools (JSON Schema with feature
 //!   `schemars`, which only the agent enables).
@@ -23,6 +24,7 @@ pub mod agent;
 pub mod authz;
 pub mod clusters;
 pub mod error;
+pub mod gateway;
 pub mod identity;
 pub mod ops;
 pub mod setup;

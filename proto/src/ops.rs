@@ -22,6 +22,8 @@ pub enum LocalRequest {
         /// Absolute path of the backup file to write.
         out: String,
     },
+    /// `acorn gateway …` and `acorn secrets …`.
+    Gateway(crate::gateway::GatewayLocalRequest),
 }
 
 /// The answer on the local control socket.
@@ -34,6 +36,8 @@ pub enum LocalResponse {
     Link(OneTimeLink),
     /// A backup was written.
     Backup(BackupDone),
+    /// A gateway operation succeeded.
+    Gateway(crate::gateway::GatewayLocalResponse),
     /// The operation failed; the message says why.
     Error {
         /// What went wrong and what to do.

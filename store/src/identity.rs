@@ -704,7 +704,8 @@ impl Store {
             .await
     }
 
-    /// Deletes a workspace with its memberships, invitations and API tokens. Its audit chain is
+    /// Deletes a workspace with its memberships, invitations, API tokens and gateway records
+    /// (providers, MCP servers, secrets, budgets). Its audit chain and gateway request log are
     /// kept (the audit record of the deletion is its last record).
     pub async fn delete_workspace(&self, id: &str, audit: AuditDraft) -> Result<(), StoreError> {
         check_draft(&audit)?;
@@ -736,6 +737,7 @@ impl Store {
                 }
             }
             crate::clusters::delete_clusters_of_workspace(txn, &id)?;
+            crate::gateway::delete_workspace_records(txn, &id)?;
             append_in(txn, &audit)?;
             Ok(Ok(()))
         })

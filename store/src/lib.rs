@@ -8,7 +8,7 @@
 //! - `schema.rs`: the table registry (`ALL_TABLES`, each table with its decode check and the
 //!   schema that introduced it), the meta table (format marker, schema version, last writer) and
 //!   the ordered migrations (0→1 appliance core, 1→2 identity: every local account gets a
-//!   [`User`]; 2→3 clusters). `fixtures/` keeps one real store file per schema for the migration tests.
+//!   [`User`]; 2→3 clusters; 3→4 the gateway). `fixtures/` keeps one real store file per schema for the migration tests.
 //! - `records.rs`: the appliance-core record types, JSON-encoded; optional fields use
 //!   `#[serde(default)]`.
 //! - `store.rs`: [`Store`]: opening (lock, foreign-file and newer-schema refusal, migrations),
@@ -21,6 +21,10 @@
 //!   byte budget).
 //! - `audit.rs`: the audit log: one hash chain per workspace plus the `appliance` chain,
 //!   queries, chain verification (also run by `verify_file`) and retention with anchors.
+//! - `gateway.rs`: the LLM gateway's records: encrypted secrets (the store sees only ciphertext
+//!   and wrapped data keys), a KEK generated into the store when none is configured, run-JWT
+//!   signing keys, workspace providers, MCP servers, per-run output-token budgets (reserve and
+//!   settle on the single writer) and the gateway request log (schema 4).
 //! - `writer.rs`: the single writer thread doing durable group commit.
 //! - `backup.rs`: online backup, verify, restore; `overlay.rs`: the copy-on-write backend that
 //!   lets verify run redb's integrity check without modifying the file.
@@ -52,6 +56,7 @@ mod audit;
 mod backup;
 mod clusters;
 mod error;
+mod gateway;
 mod identity;
 mod overlay;
 mod records;
@@ -66,6 +71,8 @@ mod tests;
 #[cfg(test)]
 mod tests_clusters;
 #[cfg(test)]
+mod tests_gateway;
+#[cfg(test)]
 mod tests_identity;
 
 pub use acorn_proto::authz::Role;
@@ -76,6 +83,10 @@ pub use audit::{
 pub use backup::{manifest_path, restore, verify_backup, verify_file};
 pub use clusters::{AgentInfo, AgentKey, Cluster, ClusterUpdate, RbacScope, SnapshotInfo};
 pub use error::{EngineError, StoreError};
+pub use gateway::{
+    BudgetRefusal, DEPLOYMENT_SCOPE, GatewayRequestFilter, GatewayRequestRecord, McpServerRecord,
+    McpToolRecord, ProviderRecord, Rewrap, RunBudget, SecretRecord, SigningKeyRecord, StoredKek,
+};
 pub use identity::{
     ApiToken, Invitation, LOCAL_ISSUER, Membership, Session, TOUCH_INTERVAL_SECS, User, Workspace,
     new_id,
@@ -87,7 +98,7 @@ pub use records::{
 pub use store::{CommitStats, Store, StoreOptions};
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()

@@ -16,6 +16,10 @@ use serde::de::DeserializeOwned;
 use crate::StoreError;
 use crate::audit::{AuditAnchor, chain_of_key};
 use crate::clusters::{AgentKey, Cluster};
+use crate::gateway::{
+    GatewayRequestRecord, McpServerRecord, ProviderRecord, RunBudget, SecretRecord,
+    SigningKeyRecord, StoredKek,
+};
 use crate::identity::{ApiToken, Invitation, Membership, Session, User, Workspace};
 use crate::records::{CaMaterial, LeafMaterial, LocalAccount, OneTimeToken, SystemEvent};
 
@@ -65,6 +69,21 @@ pub(crate) const AGENT_KEYS: Table = TableDefinition::new("agent_keys");
 pub(crate) const AGENT_KEY_IDS: Table = TableDefinition::new("agent_key_ids");
 /// `cluster id 0x00 kind 0x00 namespace 0x00 name` → `acorn_proto::agent::Resource`.
 pub(crate) const CLUSTER_OBJECTS: Table = TableDefinition::new("cluster_objects");
+// Schema 4: the LLM gateway (see `gateway.rs`).
+/// `kek` → `StoredKek` (only when the KEK is generated into the store).
+pub(crate) const GATEWAY_META: Table = TableDefinition::new("gateway_meta");
+/// `scope 0x00 name` → `SecretRecord` (scope: workspace id or `_deployment`).
+pub(crate) const SECRETS: Table = TableDefinition::new("secrets");
+/// `kid` → `SigningKeyRecord`.
+pub(crate) const SIGNING_KEYS: Table = TableDefinition::new("signing_keys");
+/// `workspace id 0x00 name` → `ProviderRecord`.
+pub(crate) const PROVIDERS: Table = TableDefinition::new("providers");
+/// `workspace id 0x00 server id` → `McpServerRecord`.
+pub(crate) const MCP_SERVERS: Table = TableDefinition::new("mcp_servers");
+/// `run id` → `RunBudget`.
+pub(crate) const RUN_BUDGETS: Table = TableDefinition::new("run_budgets");
+/// `workspace id 0x00 seq (big-endian u64)` → `GatewayRequestRecord`.
+pub(crate) const GATEWAY_REQUESTS: Table = TableDefinition::new("gateway_requests");
 
 pub(crate) const FORMAT: &str = "acorn-store";
 pub(crate) const KEY_FORMAT: &[u8] = b"format";
@@ -240,6 +259,64 @@ pub(crate) const ALL_TABLES: &[TableSpec] = &[
                 return Err("key is not cluster/kind/namespace/name".into());
             }
             decode::<acorn_proto::agent::Resource>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: GATEWAY_META,
+        since: 4,
+        check: |k, v| match k {
+            b"kek" => decode::<StoredKek>(v).map(drop),
+            _ => Err("unknown key".into()),
+        },
+    },
+    TableSpec {
+        def: SECRETS,
+        since: 4,
+        check: |k, v| {
+            check_pair_record::<SecretRecord>(k, v, |r| (r.scope.as_str(), r.name.as_str()))
+        },
+    },
+    TableSpec {
+        def: SIGNING_KEYS,
+        since: 4,
+        check: |k, v| {
+            let key = decode::<SigningKeyRecord>(v)?;
+            if key.kid.as_bytes() != k {
+                return Err(format!("record kid {} under another key", key.kid));
+            }
+            Ok(())
+        },
+    },
+    TableSpec {
+        def: PROVIDERS,
+        since: 4,
+        check: |k, v| {
+            check_pair_record::<ProviderRecord>(k, v, |r| {
+                (r.workspace_id.as_str(), r.name.as_str())
+            })
+        },
+    },
+    TableSpec {
+        def: MCP_SERVERS,
+        since: 4,
+        check: |k, v| {
+            check_pair_record::<McpServerRecord>(k, v, |r| (r.workspace_id.as_str(), r.id.as_str()))
+        },
+    },
+    TableSpec {
+        def: RUN_BUDGETS,
+        since: 4,
+        check: |k, v| {
+            check_str_key(k)?;
+            decode::<RunBudget>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: GATEWAY_REQUESTS,
+        since: 4,
+        check: |k, v| {
+            crate::gateway::check_request_key(k)?;
+            decode::<GatewayRequestRecord>(v).map(drop)
         },
     },
 ];
@@ -421,6 +498,7 @@ pub(crate) const MIGRATIONS: &[(u32, u32, Migration)] = &[
     (0, 1, migrate_0_to_1),
     (1, 2, migrate_1_to_2),
     (2, 3, migrate_2_to_3),
+    (3, 4, migrate_3_to_4),
 ];
 
 /// Schema 1: the appliance-core tables and the meta marker.
@@ -479,6 +557,23 @@ fn migrate_1_to_2(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// Schema 3: clusters, agent keys and the clusters' objects.
 fn migrate_2_to_3(txn: &WriteTransaction) -> Result<(), StoreError> {
     for def in [CLUSTERS, AGENT_KEYS, AGENT_KEY_IDS, CLUSTER_OBJECTS] {
+        txn.open_table(def)?;
+    }
+    Ok(())
+}
+
+/// Schema 4: the LLM gateway's tables (secrets, signing keys, providers, MCP servers, run
+/// budgets, request log). Nothing to convert: they start empty.
+fn migrate_3_to_4(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for def in [
+        GATEWAY_META,
+        SECRETS,
+        SIGNING_KEYS,
+        PROVIDERS,
+        MCP_SERVERS,
+        RUN_BUDGETS,
+        GATEWAY_REQUESTS,
+    ] {
         txn.open_table(def)?;
     }
     Ok(())

@@ -89,6 +89,13 @@ fn fresh_open_migrates_and_reopens() {
             "agent_keys",
             "agent_key_ids",
             "cluster_objects",
+            "gateway_meta",
+            "secrets",
+            "signing_keys",
+            "providers",
+            "mcp_servers",
+            "run_budgets",
+            "gateway_requests",
         ]
     );
 }

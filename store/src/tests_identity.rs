@@ -116,7 +116,7 @@ impl World {
 // ---- migration -------------------------------------------------------------------------------
 
 #[test]
-fn schema_1_fixture_migrates_to_2_with_a_user_per_local_account() {
+fn schema_1_fixture_migrates_to_current_with_a_user_per_local_account() {
     let fixture = fixture(1);
     let before = sha(&fixture);
     let dir = tempfile::tempdir().unwrap();

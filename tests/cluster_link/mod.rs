@@ -7,8 +7,10 @@
 //!   changes reach the appliance; restarts and stream drops; replicas with leader election.
 //! - `tools`: every builtin tool against the scenario library, with the refusals.
 //! - `bad_input`: keys, CA pinning, raw tunnel frames, registration bodies.
+//! - `gateway`: a run JWT reaches the agent's builtin tools through the gateway, within scope.
 
 mod bad_input;
+mod gateway;
 mod link;
 mod tools;
 

@@ -10,7 +10,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::harness::appliance::Appliance;
+use crate::gateway::mcp::{MCP_AUTH, McpPeer};
+use crate::harness::appliance::{Appliance, StartOptions};
 use crate::harness::identity::{self, Answer, PASSWORD, User, send, user, workspace_with};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,6 +45,8 @@ const PERSON_ONLY: &[(&str, &str)] = &[
 
 struct World {
     app: Appliance,
+    /// A real MCP server, for the MCP registry's routes.
+    mcp: McpPeer,
     /// Appliance administrator outside every test workspace (creates side workspaces).
     root: User,
     members: HashMap<&'static str, User>,
@@ -56,7 +59,14 @@ fn role_name(role: Role) -> &'static str {
 
 impl World {
     async fn new() -> World {
-        let app = Appliance::start().await;
+        let mcp = McpPeer::start();
+        let app = Appliance::start_with(StartOptions {
+            config: Some(
+                "version = 1\n[gateway]\nmcp_allow_plain_http_hosts = [\"127.0.0.1\"]\n".into(),
+            ),
+            ..Default::default()
+        })
+        .await;
         let root = user(&app, "root").await;
         let mut members = HashMap::new();
         for role in Role::ALL {
@@ -66,6 +76,7 @@ impl World {
         workspace_with(&outsider, "outside", &[]).await;
         World {
             app,
+            mcp,
             root,
             members,
             outsider,
@@ -154,6 +165,31 @@ async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare:
         params.insert("name", "absent".into());
         params.insert("tool", "get_events".into());
     }
+    // Gateway routes: a workspace provider, an MCP server (discovered from the real peer) and
+    // one of its tools.
+    if path.contains("{provider}") {
+        owner
+            .ok(
+                Method::PUT,
+                &format!("/api/v1/workspaces/{ws}/providers/matrix-p"),
+                Some(provider_body()),
+            )
+            .await;
+        params.insert("provider", "matrix-p".into());
+    }
+    if path.contains("{server_id}") {
+        let server = owner
+            .ok(
+                Method::POST,
+                &format!("/api/v1/workspaces/{ws}/mcp-servers"),
+                Some(mcp_body(world)),
+            )
+            .await;
+        params.insert("server_id", server["id"].as_str().unwrap().to_owned());
+    }
+    if path.contains("{tool}") && !path.contains("{cluster_id}") {
+        params.insert("tool", "get_weather".into());
+    }
     let body = match (method, path) {
         ("POST", "/api/v1/auth/login") => Some(json!({ "username": "root", "password": PASSWORD })),
         ("POST", "/api/v1/setup") => {
@@ -184,6 +220,15 @@ async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare:
             };
             Some(json!({ "name": "matrix", "role": role }))
         }
+        ("PUT", "/api/v1/workspaces/{workspace_id}/providers/{provider}") => Some(provider_body()),
+        ("POST", "/api/v1/workspaces/{workspace_id}/mcp-servers") => Some(mcp_body(world)),
+        ("PUT", "/api/v1/workspaces/{workspace_id}/mcp-servers/{server_id}/tools/{tool}") => {
+            Some(json!({ "mode": "read" }))
+        }
+        ("POST", "/gateway/v1/chat/completions") => {
+            Some(json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }] }))
+        }
+        ("POST", "/gateway/v1/tools/{tool}/call") => Some(json!({ "arguments": {} })),
         ("POST", "/api/v1/invitations/accept") => {
             let side = workspace_with(&world.root, "side", &[]).await;
             let inv = world
@@ -199,6 +244,14 @@ async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare:
         _ => None,
     };
     Case { ws, params, body }
+}
+
+fn provider_body() -> Value {
+    json!({ "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "list_models": false })
+}
+
+fn mcp_body(world: &World) -> Value {
+    json!({ "name": "matrix-m", "url": world.mcp.url, "headers": { "authorization": MCP_AUTH } })
 }
 
 async fn call(world: &World, method: &str, path: &str, caller: Caller, case: &Case) -> Answer {
@@ -292,6 +345,10 @@ fn expected(access: &str, route: (&str, &str), caller: Caller) -> Expect {
     }
     if access == "agent_key" {
         // Sessions and API tokens are not agent keys.
+        return Expect::Status(401);
+    }
+    if access == "run_token" {
+        // The gateway's runtime API takes a run JWT only: sessions and API tokens are not one.
         return Expect::Status(401);
     }
     if caller == Caller::Anonymous {

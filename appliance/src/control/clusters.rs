@@ -607,26 +607,8 @@ pub async fn call_tool(
                 &format!("the cluster's agent does not offer a tool named {tool:?}"),
             )
         })?;
-    if spec.class == ToolClass::Write {
-        if body.mode == RunMode::ReadOnly {
-            return Err(tool_error(
-                T::ToolWriteInReadOnlyRun,
-                &format!("{tool} changes the cluster; call it with mode read_write"),
-            ));
-        }
-        if !cluster.write_allowed {
-            return Err(tool_error(
-                T::ToolWritesDisabled,
-                "write tools are disabled for this cluster (write_allowed is false)",
-            ));
-        }
-    }
-    if tool == "get_pod_logs" && !cluster.logs_allowed {
-        return Err(tool_error(
-            T::ToolLogsNotAllowed,
-            "pod logs are not allowed for this cluster (logs_allowed is false)",
-        ));
-    }
+    check_tool_policy(&cluster, &spec, body.mode)
+        .map_err(|e| ApiError::new(e.code.error_code(), e.message))?;
     let mut audit = draft(
         caller,
         Some(workspace_id),
@@ -656,4 +638,104 @@ pub async fn call_tool(
         control.store.append_audit(audit).await?;
     }
     result.map_err(|e| ApiError::new(e.code.error_code(), e.message))
+}
+
+/// The cluster's own settings for one tool call (the agent checks them again): write tools only
+/// in read-write runs and only when the cluster allows writes; pod logs only when it allows logs.
+pub fn check_tool_policy(
+    cluster: &Cluster,
+    spec: &acorn_proto::agent::ToolSpec,
+    mode: RunMode,
+) -> Result<(), acorn_proto::agent::ToolError> {
+    use acorn_proto::agent::{ToolError, ToolErrorCode as T};
+    let refuse = |code, message: String| Err(ToolError { code, message });
+    if spec.class == ToolClass::Write {
+        if mode == RunMode::ReadOnly {
+            return refuse(
+                T::ToolWriteInReadOnlyRun,
+                format!(
+                    "{} changes the cluster; it needs a read-write run",
+                    spec.name
+                ),
+            );
+        }
+        if !cluster.write_allowed {
+            return refuse(
+                T::ToolWritesDisabled,
+                "write tools are disabled for this cluster (write_allowed is false)".into(),
+            );
+        }
+    }
+    if spec.name == "get_pod_logs" && !cluster.logs_allowed {
+        return refuse(
+            T::ToolLogsNotAllowed,
+            "pod logs are not allowed for this cluster (logs_allowed is false)".into(),
+        );
+    }
+    Ok(())
+}
+
+/// The cluster link as the gateway sees it: the builtin tools of a workspace's connected
+/// clusters, called through the agent hub with the same policy as [`call_tool`].
+pub struct GatewayClusterTools {
+    pub control: Control,
+}
+
+impl crate::gateway::tools::ClusterTools for GatewayClusterTools {
+    fn catalog(&self, workspace: &str, cluster: &str) -> Option<Vec<acorn_proto::agent::ToolSpec>> {
+        self.control
+            .store
+            .cluster(workspace, cluster)
+            .ok()
+            .flatten()?;
+        let live = self.control.hub.live(cluster)?;
+        live.tools.lock().ok().map(|t| t.clone())
+    }
+
+    fn call<'a>(
+        &'a self,
+        workspace: &'a str,
+        cluster: &'a str,
+        tool: &'a str,
+        args: serde_json::Value,
+        mode: RunMode,
+        run_id: &'a str,
+    ) -> crate::gateway::tools::BoxFuture<'a, crate::gateway::tools::ToolResult> {
+        Box::pin(async move {
+            use acorn_proto::agent::{ToolError, ToolErrorCode as T};
+            let disconnected = || ToolError {
+                code: T::AgentDisconnected,
+                message: format!("the agent of cluster {cluster} is not connected"),
+            };
+            // A cluster of another workspace looks exactly like an absent one.
+            let found = self
+                .control
+                .store
+                .cluster(workspace, cluster)
+                .map_err(|e| ToolError {
+                    code: T::AgentDisconnected,
+                    message: format!("the store failed: {e}"),
+                })?;
+            let cluster_record = found.ok_or_else(disconnected)?;
+            let live = self.control.hub.live(cluster).ok_or_else(disconnected)?;
+            let spec = live
+                .tools
+                .lock()
+                .ok()
+                .and_then(|t| t.iter().find(|s| s.name == tool).cloned())
+                .ok_or_else(|| ToolError {
+                    code: T::ToolUnknown,
+                    message: format!("the cluster's agent does not offer a tool named {tool:?}"),
+                })?;
+            check_tool_policy(&cluster_record, &spec, mode)?;
+            let request = ToolRequest {
+                tool: tool.to_owned(),
+                arguments: args,
+                mode,
+                run_id: Some(run_id.to_owned()),
+                timeout: Duration::from_millis(DEFAULT_TOOL_TIMEOUT_MS),
+            };
+            self.control.hub.call_tool(cluster, request).await
+        })
+    }
 }

@@ -4,7 +4,9 @@
 //! - [`auth`]: `/api/v1/auth/…` (local and OpenID Connect sign-in, sign-out);
 //! - [`me`]: `/api/v1/me…`; [`invitations`]: `/api/v1/invitations/accept`;
 //! - [`workspaces`]: `/api/v1/workspaces…` and its members, invitations, tokens, audit, clusters;
-//! - [`agent`]: `/api/v1/agent/connect`, the agent tunnel.
+//! - [`agent`]: `/api/v1/agent/connect`, the agent tunnel;
+//! - the gateway's routes (`crate::gateway::routes`): providers, secrets, MCP servers, tool
+//!   catalog and request log under a workspace, and the runtime API `/gateway/v1/…`.
 //!
 //! Cross-cutting layers (body limit, request id, metrics, fallbacks with error bodies) are applied
 //! here once for every route.
@@ -47,6 +49,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `false` while starting and once shutdown began (`/readyz` answers 503).
     pub ready: Arc<AtomicBool>,
+    /// The LLM gateway.
+    pub gateway: Arc<crate::gateway::Gateway>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -61,6 +65,7 @@ pub fn table() -> Vec<RouteSpec> {
     routes.extend(workspaces::routes());
     routes.extend(users::routes());
     routes.extend(agent::routes());
+    routes.extend(crate::gateway::routes::routes());
     routes
 }
 

@@ -31,6 +31,7 @@ fn build() -> Value {
             ),
             Access::ApplianceAdmin => ("appliance_admin".to_owned(), json!([{ "session": [] }])),
             Access::AgentKey => ("agent_key".to_owned(), json!([{ "agent_key": [] }])),
+            Access::RunToken => ("run_token".to_owned(), json!([{ "run_token": [] }])),
             Access::Workspace(action) => (
                 format!("workspace:{}", action.as_str()),
                 json!([{ "session": [] }, { "token": [] }]),
@@ -64,7 +65,8 @@ fn build() -> Value {
                              "description": "State-changing requests also need the x-csrf-token header." },
                 "token": { "type": "http", "scheme": "bearer", "description": "API token (acorn_…)" },
                 "agent_key": { "type": "apiKey", "in": "header", "name": acorn_proto::agent::AGENT_KEY_HEADER,
-                               "description": "A cluster's agent key (acorn_agent_…), agent tunnel only" }
+                               "description": "A cluster's agent key (acorn_agent_…), agent tunnel only" },
+                "run_token": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Run JWT signed by the control plane (gateway runtime API only)" }
             },
             "responses": {
                 "Error": { "description": "An error from the table at /docs/errors",

@@ -21,6 +21,8 @@ pub enum Access {
     ApplianceAdmin,
     /// A cluster's agent, with its agent key (the agent tunnel only).
     AgentKey,
+    /// The gateway's runtime API: a run JWT only (sessions and API tokens are refused).
+    RunToken,
 }
 
 /// One route.
