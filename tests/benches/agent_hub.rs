@@ -30,6 +30,7 @@
 //!
 //! Run: `cargo bench -p acorn-tests --bench agent_hub` (both sizes). Pick sizes with arguments
 //! (`cargo bench -p acorn-tests --bench agent_hub -- 1000`) or `ACORN_BENCH_AGENTS=1000,10000`.
+//! `ACORN_BENCH_CATALOG=none` sends hellos without tools (the catalog's share of the memory).
 
 #[path = "../harness/mod.rs"]
 mod harness;
@@ -83,9 +84,13 @@ fn main() {
     // The appliance is spawned by this process and inherits the raised soft limit too.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    let catalog = hello_catalog();
     println!(
-        "agent hub benchmark: sizes {sizes:?}, window {} s, open file limit {soft} (hard {hard})",
-        window.as_secs()
+        "agent hub benchmark: sizes {sizes:?}, window {} s, open file limit {soft} (hard {hard}), \
+         hello of {} bytes ({} tools)",
+        window.as_secs(),
+        hello(0, &catalog).len(),
+        catalog.len()
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut results = Vec::new();
@@ -102,11 +107,14 @@ fn main() {
             continue;
         }
         let result = runtime.block_on(run_size(n, window));
+        print_table(std::slice::from_ref(&result), window);
         result.print_checks();
         failed.extend(result.failed_checks());
         results.push(result);
     }
-    print_table(&results, window);
+    if results.len() > 1 {
+        print_table(&results, window);
+    }
     if !failed.is_empty() {
         eprintln!("agent hub benchmark: failed checks:");
         for f in &failed {
@@ -166,6 +174,11 @@ struct SizeResult {
     mem_after: Memory,
     /// The load generator's own VmRSS with N connected.
     bench_rss_kib: u64,
+    /// The machine's 1-minute load average at the start and at the end of the window (the
+    /// machine is shared: latencies mean little without it).
+    load: (String, String),
+    /// CPU the appliance used during the window, in percent of one core.
+    cpu_percent: f64,
 }
 
 impl SizeResult {
@@ -254,7 +267,7 @@ async fn run_size(n: usize, window: Duration) -> SizeResult {
     let shared = Arc::new(Shared {
         tls: pinned_tls(&app.ca_pem),
         url: format!("wss://127.0.0.1:{}{CONNECT_PATH}", app.addr.port()),
-        catalog: catalog(),
+        catalog: hello_catalog(),
         connecting: Semaphore::new(CONNECTING_AT_ONCE),
         epoch: Instant::now(),
     });
@@ -293,11 +306,15 @@ async fn run_size(n: usize, window: Duration) -> SizeResult {
 
     // The window.
     let first = scrape(&app).await;
+    let load_start = load_average();
+    let cpu_start = cpu_seconds(pid);
     let window_start = Instant::now();
     tokio::time::sleep(window).await;
     let mem_connected = memory(pid);
     let bench_rss_kib = memory(std::process::id()).rss_kib;
     let last = scrape(&app).await;
+    let load_end = load_average();
+    let cpu_percent = 100.0 * (cpu_seconds(pid) - cpu_start) / window_start.elapsed().as_secs_f64();
     let window_end = Instant::now();
     tokio::time::sleep(ACK_GRACE).await;
     let _ = stop_tx.send(true);
@@ -347,6 +364,8 @@ async fn run_size(n: usize, window: Duration) -> SizeResult {
         mem_connected,
         mem_after,
         bench_rss_kib,
+        load: (load_start, load_end),
+        cpu_percent,
     }
 }
 
@@ -508,19 +527,7 @@ async fn connect(index: usize, key: &str, shared: &Shared) -> Result<Socket, Str
     )
     .await
     .map_err(|e| format!("connect: {e}"))?;
-    let hello = AgentMessage::Hello(Hello {
-        protocol: PROTOCOL_VERSION,
-        agent_version: "bench-simulated-agent".into(),
-        tools: shared.catalog.clone(),
-        facts: ClusterFacts {
-            kubernetes_version: "v1.33.2".into(),
-            node_count: 3,
-            metrics_available: true,
-        },
-        write_enabled: false,
-        pod_name: Some(format!("simulated-agent-{index}")),
-    });
-    let text = serde_json::to_string(&hello).map_err(|e| e.to_string())?;
+    let text = hello(index, &shared.catalog);
     socket
         .send(Message::Text(text.into()))
         .await
@@ -539,6 +546,36 @@ async fn connect(index: usize, key: &str, shared: &Shared) -> Result<Socket, Str
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             other => return Err(format!("expected a welcome, got {other:?}")),
+        }
+    }
+}
+
+/// The hello frame of agent `index`.
+fn hello(index: usize, catalog: &[ToolSpec]) -> String {
+    let hello = AgentMessage::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        agent_version: "bench-simulated-agent".into(),
+        tools: catalog.to_vec(),
+        facts: ClusterFacts {
+            kubernetes_version: "v1.33.2".into(),
+            node_count: 3,
+            metrics_available: true,
+        },
+        write_enabled: false,
+        pod_name: Some(format!("simulated-agent-{index}")),
+    });
+    serde_json::to_string(&hello).unwrap()
+}
+
+/// The catalog the simulated agents announce: [`catalog`], or none with
+/// `ACORN_BENCH_CATALOG=none` (which tells the catalog's share of the appliance's memory per
+/// agent from the connection's own).
+fn hello_catalog() -> Vec<ToolSpec> {
+    match std::env::var("ACORN_BENCH_CATALOG").as_deref() {
+        Ok("agent") | Err(_) => catalog(),
+        Ok("none") => Vec::new(),
+        Ok(other) => {
+            panic!("ACORN_BENCH_CATALOG is `agent` (the default) or `none`, not `{other}`")
         }
     }
 }
@@ -754,6 +791,34 @@ fn bucket_quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
     None
 }
 
+/// User + system CPU time of a process so far, in seconds (`/proc/PID/stat`, fields 14 and 15,
+/// in clock ticks of `getconf CLK_TCK`).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let (_, rest) = stat.rsplit_once(')').unwrap();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): utime is field 14, stime field 15.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let per_second: f64 = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    ticks / per_second
+}
+
+/// The 1-minute load average (`/proc/loadavg`).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// VmRSS and VmHWM of a process, in KiB.
 #[derive(Clone, Copy, Default)]
 struct Memory {
@@ -905,6 +970,12 @@ fn print_table(results: &[SizeResult], window: Duration) {
     row("acorn VmHWM at the end", &|r| mib(r.mem_after.hwm_kib));
     row("load generator VmRSS, N connected", &|r| {
         mib(r.bench_rss_kib)
+    });
+    row("acorn CPU during the window (% of one core)", &|r| {
+        format!("{:.1} %", r.cpu_percent)
+    });
+    row("load average, 1 min (window start/end)", &|r| {
+        format!("{} / {}", r.load.0, r.load.1)
     });
     row("unexpected frames / lost connections", &|r| {
         format!("{} / {}", r.unexpected_frames, r.lost.len())
