@@ -381,18 +381,24 @@ async fn agent_reconnects_after_restarts_and_stream_drops_and_pending_calls_fail
         .tool(&reg.id, "get_events", json!({}), "read_only")
         .await
         .assert_error(503, "agent_disconnected");
-    let audit = world
-        .owner
-        .ok(Method::GET, &world.path("/audit?limit=100"), None)
-        .await;
-    assert!(
-        audit["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["action"] == "agent.disconnected"),
-        "{audit}"
-    );
+    // The status changes when the hub drops the connection; its audit record is written right
+    // after, so wait for it briefly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let audit = world
+            .owner
+            .ok(Method::GET, &world.path("/audit?limit=100"), None)
+            .await;
+        let items = audit["items"].as_array().unwrap();
+        if items.iter().any(|r| r["action"] == "agent.disconnected") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no agent.disconnected record: {audit}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn sim_first_pod(world: &World, ns: &str) -> String {

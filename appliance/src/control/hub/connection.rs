@@ -36,6 +36,8 @@ use crate::metrics::FrameLabels;
 use crate::util;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+/// Read chunk of each agent connection.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// The stored "last heard from" time is refreshed this often while connected.
 const PERSIST_LAST_SEEN_SECS: i64 = 60;
 
@@ -62,7 +64,10 @@ pub async fn connect(
             .into_response();
         }
     };
+    // Thousands of agents stay connected: read in small chunks (frames up to the limit still
+    // assemble) instead of tungstenite's 128 KiB buffer per connection.
     upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| run(control, socket, key, cluster, meta))
@@ -213,6 +218,9 @@ async fn run(
         tools = hello.tools.len(),
         "agent connected"
     );
+    // The hub keeps one copy of the catalog (in `live`); the parsed hello goes now, not when the
+    // connection ends.
+    drop(hello);
     let welcome = HubMessage::Welcome(Welcome {
         cluster_id: conn.cluster.id.clone(),
         cluster_name: conn.cluster.name.clone(),
