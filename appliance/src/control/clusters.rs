@@ -586,27 +586,10 @@ pub async fn call_tool(
             "`timeout_ms` must be between 1 and {MAX_TOOL_TIMEOUT_MS}"
         )));
     }
-    let tool_error = |code: acorn_proto::agent::ToolErrorCode, message: &str| {
-        ApiError::new(code.error_code(), message)
-    };
-    use acorn_proto::agent::ToolErrorCode as T;
-    let live = control.hub.live(&cluster.id).ok_or_else(|| {
-        tool_error(
-            T::AgentDisconnected,
-            "the cluster's agent is not connected; check the acorn-agent pod and its logs",
-        )
-    })?;
-    let spec = live
-        .tools
-        .lock()
-        .ok()
-        .and_then(|t| t.iter().find(|s| s.name == tool).cloned())
-        .ok_or_else(|| {
-            tool_error(
-                T::ToolUnknown,
-                &format!("the cluster's agent does not offer a tool named {tool:?}"),
-            )
-        })?;
+    let spec = control
+        .hub
+        .tool_spec(&cluster.id, tool)
+        .map_err(|e| ApiError::new(e.code.error_code(), e.message))?;
     check_tool_policy(&cluster, &spec, body.mode)
         .map_err(|e| ApiError::new(e.code.error_code(), e.message))?;
     let mut audit = draft(
@@ -717,16 +700,7 @@ impl crate::gateway::tools::ClusterTools for GatewayClusterTools {
                     message: format!("the store failed: {e}"),
                 })?;
             let cluster_record = found.ok_or_else(disconnected)?;
-            let live = self.control.hub.live(cluster).ok_or_else(disconnected)?;
-            let spec = live
-                .tools
-                .lock()
-                .ok()
-                .and_then(|t| t.iter().find(|s| s.name == tool).cloned())
-                .ok_or_else(|| ToolError {
-                    code: T::ToolUnknown,
-                    message: format!("the cluster's agent does not offer a tool named {tool:?}"),
-                })?;
+            let spec = self.control.hub.tool_spec(cluster, tool)?;
             check_tool_policy(&cluster_record, &spec, mode)?;
             let request = ToolRequest {
                 tool: tool.to_owned(),

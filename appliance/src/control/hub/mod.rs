@@ -159,6 +159,27 @@ impl Hub {
         }
     }
 
+    /// The spec of `tool` in the connected agent's catalog: `agent_disconnected` when no agent
+    /// is connected, `tool_unknown` when it does not offer the tool.
+    pub fn tool_spec(&self, cluster_id: &str, tool: &str) -> Result<ToolSpec, ToolError> {
+        let live = self.live(cluster_id).ok_or_else(|| {
+            tool_error(
+                ToolErrorCode::AgentDisconnected,
+                "the cluster's agent is not connected; check the acorn-agent pod and its logs",
+            )
+        })?;
+        live.tools
+            .lock()
+            .ok()
+            .and_then(|t| t.iter().find(|s| s.name == tool).cloned())
+            .ok_or_else(|| {
+                tool_error(
+                    ToolErrorCode::ToolUnknown,
+                    format!("the cluster's agent does not offer a tool named {tool:?}"),
+                )
+            })
+    }
+
     /// Ends a cluster's connection (the cluster was deleted): the agent is told why.
     pub fn disconnect(&self, cluster_id: &str, code: &str, message: &str) {
         if let Some(agent) = self.live(cluster_id) {
