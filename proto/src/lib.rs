@@ -8,6 +8,8 @@
 //! - [`agent`]: the agent tunnel (hello, snapshots, deltas, tool calls) and the snapshot model.
 //! - [`clusters`]: bodies of the clusters API (registration, keys, install, picture, tool calls).
 //! - [`gateway`]: the LLM gateway's management bodies, run-JWT claims, request log.
+//! - [`findings`]: what the analyzers report about a cluster.
+//! - [`runs`]: sessions, runs, run events, approvals and run search.
 //! - [`ops`]: bodies of the operations endpoints and the local control socket.
 //! - [`tools`]: the argument types of the agent's builtin tools (JSON Schema with feature
 //!   `schemars`, which only the agent enables).
@@ -24,9 +26,11 @@ pub mod agent;
 pub mod authz;
 pub mod clusters;
 pub mod error;
+pub mod findings;
 pub mod gateway;
 pub mod identity;
 pub mod ops;
+pub mod runs;
 pub mod setup;
 pub mod tools;
 
