@@ -26,6 +26,8 @@
 //!   signing keys, workspace providers, MCP servers, per-run output-token budgets (reserve and
 //!   settle on the single writer) and the gateway request log (schema 4).
 //! - `writer.rs`: the single writer thread doing durable group commit.
+//! - `upgrade.rs`: what this binary would do to a store file (`inspect`, for `acorn
+//!   upgrade-check`) and the backup written before a migration (`pre-upgrade-<from>-to-<to>-<time>.redb`).
 //! - `backup.rs`: online backup, verify, restore; `overlay.rs`: the copy-on-write backend that
 //!   lets verify run redb's integrity check without modifying the file.
 //!
@@ -64,6 +66,7 @@ mod schema;
 mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+mod upgrade;
 mod writer;
 
 #[cfg(test)]
@@ -74,6 +77,8 @@ mod tests_clusters;
 mod tests_gateway;
 #[cfg(test)]
 mod tests_identity;
+#[cfg(test)]
+mod tests_upgrade;
 
 pub use acorn_proto::authz::Role;
 pub use audit::{
@@ -96,6 +101,7 @@ pub use records::{
     RestoreReport, SystemEvent, VerifyReport,
 };
 pub use store::{CommitStats, Store, StoreOptions};
+pub use upgrade::{MigrationStep, UpgradeDone, UpgradePlan, inspect};
 
 /// The schema this binary writes.
 pub const SCHEMA_VERSION: u32 = 4;
