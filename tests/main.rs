@@ -9,6 +9,7 @@
 //! - `gateway/`: the LLM gateway with scripted providers, the openai Python client, a Python MCP server.
 //! - `kubesim/`: the Kubernetes API simulator through kube-rs, kubectl and raw HTTP.
 //! - `cluster_link/`: registration, the real agent against the simulator, tools, hostile input.
+//! - `packaging/`: the air-gap bundle and install.sh, upgrades from every earlier schema, backup rotation.
 
 mod appliance;
 mod cluster_link;
@@ -16,3 +17,4 @@ mod gateway;
 mod harness;
 mod identity;
 mod kubesim;
+mod packaging;
