@@ -26,6 +26,8 @@
 //!   signing keys, workspace providers, MCP servers, per-run output-token budgets (reserve and
 //!   settle on the single writer) and the gateway request log (schema 4).
 //! - `writer.rs`: the single writer thread doing durable group commit.
+//! - `search/`: the full-text index of run events (tantivy, derived from the store, rebuilt
+//!   when missing, corrupted or of another schema); see its module docs.
 //! - `backup.rs`: online backup, verify, restore; `overlay.rs`: the copy-on-write backend that
 //!   lets verify run redb's integrity check without modifying the file.
 //!
@@ -61,6 +63,7 @@ mod identity;
 mod overlay;
 mod records;
 mod schema;
+pub mod search;
 mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
