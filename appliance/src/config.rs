@@ -52,6 +52,9 @@ pub struct Config {
     /// The LLM gateway: key-encryption key, run tokens, deployment-wide providers, MCP egress.
     #[serde(default)]
     pub gateway: crate::gateway::config::GatewayConfig,
+    /// The execution engine: workers, timeouts, run limits.
+    #[serde(default)]
+    pub engine: crate::engine::config::EngineConfig,
 }
 
 /// Registered clusters and their agents.
@@ -403,7 +406,7 @@ pub enum ConfigError {
 
 /// Sections that `ACORN_<SECTION>_<KEY>` variables map to.
 const SECTIONS: &[&str] = &[
-    "server", "tls", "backup", "log", "identity", "oidc", "clusters", "gateway",
+    "server", "tls", "backup", "log", "identity", "oidc", "clusters", "gateway", "engine",
 ];
 /// Top-level keys settable as `ACORN_<KEY>`.
 const TOP_LEVEL_KEYS: &[&str] = &["state_dir"];
@@ -769,7 +772,7 @@ impl Config {
     }
 }
 
-mod duration_str {
+pub(crate) mod duration_str {
     use super::*;
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())

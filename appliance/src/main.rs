@@ -18,6 +18,7 @@
 
 mod config;
 mod control;
+mod engine;
 mod gateway;
 mod local_socket;
 mod logging;

@@ -196,6 +196,32 @@ error_codes! {
     McpUnreachable = ("mcp_unreachable", System, 502),
     /// The MCP tool is not enabled (tools start disabled) or no longer exists on its server.
     McpToolDisabled = ("mcp_tool_disabled", Auth, 403),
+    /// A read-write run was asked by a role that may only start read-only runs, or on a cluster whose registration or agent does not allow writes.
+    RunReadWriteNotAllowed = ("run_read_write_not_allowed", Auth, 403),
+    /// A run limit is above the deployment's upper bound (`[engine.max_limits]`) or is zero; the message names the limit and the bound.
+    RunLimitOutOfBounds = ("run_limit_out_of_bounds", InvalidRequest, 400),
+    /// No provider and model were given and the workspace has no default: choose them or set the workspace's run settings.
+    RunModelRequired = ("run_model_required", InvalidRequest, 400),
+    /// The provider does not offer that model.
+    ModelUnknown = ("model_unknown", InvalidRequest, 400),
+    /// The session already has a run that has not ended; wait for it or cancel it.
+    RunInProgress = ("run_in_progress", InvalidRequest, 409),
+    /// The run has ended; it can no longer be cancelled or changed.
+    RunFinished = ("run_finished", InvalidRequest, 409),
+    /// The run has not ended yet; its evidence bundle exists only once it has.
+    RunNotFinished = ("run_not_finished", InvalidRequest, 409),
+    /// A run limit was reached (steps, tool calls, context, output tokens or cost); the message says which.
+    RunLimitReached = ("run_limit_reached", InvalidRequest, 429),
+    /// The run took longer than its `max_runtime_seconds`.
+    RunTimedOut = ("run_timed_out", System, 504),
+    /// The appliance stopped while the run was in progress; it was ended rather than replayed (model calls cost money and a write may already have happened). Ask again.
+    ApplianceRestarted = ("appliance_restarted", System, 503),
+    /// The engine is at its queue limit; retry later.
+    EngineBusy = ("engine_busy", System, 503),
+    /// The approval was already decided (or expired, or withdrawn); the first decision stands.
+    ApprovalAlreadyDecided = ("approval_already_decided", InvalidRequest, 409),
+    /// The search query does not parse; the message gives the position and what is wrong.
+    SearchQueryInvalid = ("search_query_invalid", InvalidRequest, 400),
     /// An object of that name exists already.
     AlreadyExists = ("already_exists", InvalidRequest, 409),
     /// The appliance is starting or stopping and cannot serve the request yet.

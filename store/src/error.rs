@@ -92,6 +92,18 @@ pub enum StoreError {
     SnapshotBudgetExceeded { message: String },
 
     /// The write contradicts stored state or a store rule (`what` says which).
+    /// The session already has a run that has not ended.
+    #[error("the session already has a run in progress ({run}); wait for it or cancel it")]
+    RunInProgress { run: String },
+
+    /// The run has ended (or is not in a state that allows the change).
+    #[error("the run is {state}; it cannot change any more")]
+    RunFinished { state: String },
+
+    /// The approval was already decided.
+    #[error("the approval is already {state}; the first decision stands")]
+    ApprovalDecided { state: String },
+
     #[error("refused: {what}")]
     Conflict { what: String },
 

@@ -738,6 +738,7 @@ impl Store {
             }
             crate::clusters::delete_clusters_of_workspace(txn, &id)?;
             crate::gateway::delete_workspace_records(txn, &id)?;
+            crate::runs::delete_runs_of_workspace(txn, &id)?;
             append_in(txn, &audit)?;
             Ok(Ok(()))
         })

@@ -8,7 +8,7 @@
 //! - `schema.rs`: the table registry (`ALL_TABLES`, each table with its decode check and the
 //!   schema that introduced it), the meta table (format marker, schema version, last writer) and
 //!   the ordered migrations (0→1 appliance core, 1→2 identity: every local account gets a
-//!   [`User`]; 2→3 clusters; 3→4 the gateway). `fixtures/` keeps one real store file per schema for the migration tests.
+//!   [`User`]; 2→3 clusters; 3→4 the gateway; 4→5 sessions and runs). `fixtures/` keeps one real store file per schema for the migration tests.
 //! - `records.rs`: the appliance-core record types, JSON-encoded; optional fields use
 //!   `#[serde(default)]`.
 //! - `store.rs`: [`Store`]: opening (lock, foreign-file and newer-schema refusal, migrations),
@@ -25,9 +25,14 @@
 //!   and wrapped data keys), a KEK generated into the store when none is configured, run-JWT
 //!   signing keys, workspace providers, MCP servers, per-run output-token budgets (reserve and
 //!   settle on the single writer) and the gateway request log (schema 4).
+//! - `runs.rs`: sessions, runs, their numbered events (and a global event log for the search
+//!   index's catch-up), approvals (first decision wins), the runs that have not ended, and the
+//!   search watermark (schema 5). A finished run never changes again.
 //! - `writer.rs`: the single writer thread doing durable group commit.
 //! - `upgrade.rs`: what this binary would do to a store file (`inspect`, for `acorn
 //!   upgrade-check`) and the backup written before a migration (`pre-upgrade-<from>-to-<to>-<time>.redb`).
+//! - `search/`: the full-text index of run events (tantivy, derived from the store, rebuilt
+//!   when missing, corrupted or of another schema); see its module docs.
 //! - `backup.rs`: online backup, verify, restore; `overlay.rs`: the copy-on-write backend that
 //!   lets verify run redb's integrity check without modifying the file.
 //!
@@ -62,7 +67,9 @@ mod gateway;
 mod identity;
 mod overlay;
 mod records;
+mod runs;
 mod schema;
+pub mod search;
 mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -100,11 +107,12 @@ pub use records::{
     BackupManifest, CaMaterial, LeafMaterial, LocalAccount, OneTimePurpose, OneTimeToken, Redeemed,
     RestoreReport, SystemEvent, VerifyReport,
 };
+pub use runs::{NewEvent, RunChange, RunRecord, SearchState, SessionRecord, new_run_id};
 pub use store::{CommitStats, Store, StoreOptions};
 pub use upgrade::{MigrationStep, UpgradeDone, UpgradePlan, inspect};
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()

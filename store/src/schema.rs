@@ -22,6 +22,7 @@ use crate::gateway::{
 };
 use crate::identity::{ApiToken, Invitation, Membership, Session, User, Workspace};
 use crate::records::{CaMaterial, LeafMaterial, LocalAccount, OneTimeToken, SystemEvent};
+use crate::runs::{RunRecord, SearchState, SessionRecord};
 
 pub(crate) type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
@@ -84,6 +85,25 @@ pub(crate) const MCP_SERVERS: Table = TableDefinition::new("mcp_servers");
 pub(crate) const RUN_BUDGETS: Table = TableDefinition::new("run_budgets");
 /// `workspace id 0x00 seq (big-endian u64)` → `GatewayRequestRecord`.
 pub(crate) const GATEWAY_REQUESTS: Table = TableDefinition::new("gateway_requests");
+// Schema 5: sessions, runs, run events, approvals (see `runs.rs`).
+/// `workspace id 0x00 session id` → `SessionRecord`.
+pub(crate) const RUN_SESSIONS: Table = TableDefinition::new("run_sessions");
+/// `run id` → `RunRecord`.
+pub(crate) const RUNS: Table = TableDefinition::new("runs");
+/// `session id 0x00 run id` → `null` (run ids sort by creation time).
+pub(crate) const SESSION_RUNS: Table = TableDefinition::new("session_runs");
+/// `workspace id 0x00 run id` → `null`.
+pub(crate) const WORKSPACE_RUNS: Table = TableDefinition::new("workspace_runs");
+/// `run id 0x00 seq (big-endian u64)` → `acorn_proto::runs::RunEvent`.
+pub(crate) const RUN_EVENTS: Table = TableDefinition::new("run_events");
+/// `gseq (big-endian u64)` → `{run, seq}`: every event in commit order (search catch-up).
+pub(crate) const RUN_EVENT_LOG: Table = TableDefinition::new("run_event_log");
+/// `run id 0x00 approval id` → `acorn_proto::runs::ApprovalView`.
+pub(crate) const APPROVALS: Table = TableDefinition::new("approvals");
+/// `run id` → workspace id: the runs that have not ended.
+pub(crate) const ACTIVE_RUNS: Table = TableDefinition::new("active_runs");
+/// `state` → `SearchState`: the search index's schema and watermark.
+pub(crate) const SEARCH_META: Table = TableDefinition::new("search_meta");
 
 pub(crate) const FORMAT: &str = "acorn-store";
 pub(crate) const KEY_FORMAT: &[u8] = b"format";
@@ -319,6 +339,76 @@ pub(crate) const ALL_TABLES: &[TableSpec] = &[
             decode::<GatewayRequestRecord>(v).map(drop)
         },
     },
+    TableSpec {
+        def: RUN_SESSIONS,
+        since: 5,
+        check: |k, v| {
+            check_pair_record::<SessionRecord>(k, v, |r| (r.workspace_id.as_str(), r.id.as_str()))
+        },
+    },
+    TableSpec {
+        def: RUNS,
+        since: 5,
+        check: |k, v| {
+            let run = decode::<RunRecord>(v)?;
+            if run.id.as_bytes() != k {
+                return Err(format!("record id {} under another key", run.id));
+            }
+            Ok(())
+        },
+    },
+    TableSpec {
+        def: SESSION_RUNS,
+        since: 5,
+        check: |k, v| split_pair(k).and_then(|_| decode::<()>(v)),
+    },
+    TableSpec {
+        def: WORKSPACE_RUNS,
+        since: 5,
+        check: |k, v| split_pair(k).and_then(|_| decode::<()>(v)),
+    },
+    TableSpec {
+        def: RUN_EVENTS,
+        since: 5,
+        check: |k, v| {
+            let (run, seq) = crate::runs::split_event_key(k)?;
+            let e = decode::<acorn_proto::runs::RunEvent>(v)?;
+            if e.run_id != run || e.seq != seq {
+                return Err("event run/seq differ from its key".into());
+            }
+            Ok(())
+        },
+    },
+    TableSpec {
+        def: RUN_EVENT_LOG,
+        since: 5,
+        check: |k, v| {
+            seq_from_key(k).ok_or_else(|| "key is not 8 bytes".to_string())?;
+            decode::<crate::runs::EventRef>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: APPROVALS,
+        since: 5,
+        check: |k, v| {
+            check_pair_record::<acorn_proto::runs::ApprovalView>(k, v, |r| {
+                (r.run_id.as_str(), r.id.as_str())
+            })
+        },
+    },
+    TableSpec {
+        def: ACTIVE_RUNS,
+        since: 5,
+        check: |k, v| {
+            check_str_key(k)?;
+            decode::<String>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: SEARCH_META,
+        since: 5,
+        check: |_, v| decode::<SearchState>(v).map(drop),
+    },
 ];
 
 fn check_hash_key(k: &[u8]) -> Result<(), String> {
@@ -499,6 +589,7 @@ pub(crate) const MIGRATIONS: &[(u32, u32, Migration)] = &[
     (1, 2, migrate_1_to_2),
     (2, 3, migrate_2_to_3),
     (3, 4, migrate_3_to_4),
+    (4, 5, migrate_4_to_5),
 ];
 
 /// Schema 1: the appliance-core tables and the meta marker.
@@ -573,6 +664,24 @@ fn migrate_3_to_4(txn: &WriteTransaction) -> Result<(), StoreError> {
         MCP_SERVERS,
         RUN_BUDGETS,
         GATEWAY_REQUESTS,
+    ] {
+        txn.open_table(def)?;
+    }
+    Ok(())
+}
+
+/// Schema 5: sessions, runs, run events, approvals, the search watermark. They start empty.
+fn migrate_4_to_5(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for def in [
+        RUN_SESSIONS,
+        RUNS,
+        SESSION_RUNS,
+        WORKSPACE_RUNS,
+        RUN_EVENTS,
+        RUN_EVENT_LOG,
+        APPROVALS,
+        ACTIVE_RUNS,
+        SEARCH_META,
     ] {
         txn.open_table(def)?;
     }

@@ -96,6 +96,15 @@ fn fresh_open_migrates_and_reopens() {
             "mcp_servers",
             "run_budgets",
             "gateway_requests",
+            "run_sessions",
+            "runs",
+            "session_runs",
+            "workspace_runs",
+            "run_events",
+            "run_event_log",
+            "approvals",
+            "active_runs",
+            "search_meta",
         ]
     );
 }

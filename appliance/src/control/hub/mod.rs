@@ -253,28 +253,54 @@ impl Hub {
             run_id: request.run_id,
             timeout_ms: request.timeout.as_millis().try_into().unwrap_or(u64::MAX),
         });
+        // Whoever stops waiting (timeout, or a caller that drops this future because its run
+        // was cancelled) tells the agent to cancel the call.
+        let mut guard = CancelOnDrop {
+            agent: agent.clone(),
+            call_id: call_id.clone(),
+            armed: true,
+        };
         if agent.outbox.send(call).await.is_err() {
+            guard.armed = false;
             return Err(disconnected());
         }
         // A little grace beyond the agent's own timeout, so that its `tool_timeout` answer
         // (which says where it was) wins over ours.
-        match tokio::time::timeout(request.timeout + Duration::from_secs(2), rx).await {
+        let answer = tokio::time::timeout(request.timeout + Duration::from_secs(2), rx).await;
+        guard.armed = answer.is_err();
+        drop(guard);
+        match answer {
             Ok(Ok(ToolOutcome::Ok(output))) => Ok(output),
             Ok(Ok(ToolOutcome::Error(error))) => Err(error),
             Ok(Err(_)) => Err(disconnected()),
-            Err(_) => {
-                if let Ok(mut pending) = agent.pending.lock() {
-                    pending.remove(&call_id);
-                }
-                let _ = agent.outbox.try_send(HubMessage::CancelCall { call_id });
-                Err(tool_error(
-                    ToolErrorCode::ToolTimeout,
-                    format!(
-                        "the agent did not answer within {} ms; the call was cancelled",
-                        request.timeout.as_millis()
-                    ),
-                ))
-            }
+            Err(_) => Err(tool_error(
+                ToolErrorCode::ToolTimeout,
+                format!(
+                    "the agent did not answer within {} ms; the call was cancelled",
+                    request.timeout.as_millis()
+                ),
+            )),
         }
+    }
+}
+
+/// Cancels a pending tool call at the agent unless disarmed: the caller timed out or went away.
+struct CancelOnDrop {
+    agent: LiveAgent,
+    call_id: String,
+    armed: bool,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(mut pending) = self.agent.pending.lock() {
+            pending.remove(&self.call_id);
+        }
+        let _ = self.agent.outbox.try_send(HubMessage::CancelCall {
+            call_id: std::mem::take(&mut self.call_id),
+        });
     }
 }
