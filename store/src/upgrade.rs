@@ -29,6 +29,9 @@ pub(crate) fn summary(to: u32) -> Option<&'static str> {
         4 => {
             "add the LLM gateway's tables (secrets, signing keys, providers, MCP servers, run budgets, request log)"
         }
+        5 => {
+            "add sessions, runs, run events, approvals and the search watermark (the run search index is built from them)"
+        }
         _ => return None,
     })
 }
