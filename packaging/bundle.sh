@@ -108,8 +108,15 @@ printf 'root:x:0:\nnonroot:x:65532:\n' > "$rootfs/etc/group"
 find "$rootfs" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 umoci init --layout "$oci"
 umoci new --image "$oci:$version"
-umoci insert --image "$oci:$version" --history.created "$created" \
-  --history.created_by "packaging/bundle.sh: acorn-agent $version" "$rootfs" /
+# unpack + repack rather than `umoci insert`: umoci 0.4.7's insert writes a layer whose tar stream
+# ends without the last file's padding and the end-of-archive blocks, which strict readers reject.
+rootless=()
+[ "$(id -u)" -eq 0 ] || rootless=(--rootless)
+umoci unpack "${rootless[@]}" --image "$oci:$version" "$work/unpacked" >/dev/null
+cp -a "$rootfs/." "$work/unpacked/rootfs/"
+touch -h -d "@$SOURCE_DATE_EPOCH" "$work/unpacked/rootfs"
+umoci repack --image "$oci:$version" --history.created "$created" \
+  --history.created_by "packaging/bundle.sh: acorn-agent $version" "$work/unpacked"
 umoci config --image "$oci:$version" --created "$created" --history.created "$created" \
   --os linux --architecture amd64 --author "Acorn" \
   --config.entrypoint /usr/local/bin/acorn-agent --config.user 65532:65532 \

@@ -77,7 +77,8 @@ pub fn bundle() -> &'static Bundle {
             .and_then(Path::parent)
             .expect("target dir");
         let static_dir = target.join("x86_64-unknown-linux-gnu/release");
-        let (static_acorn, static_agent) = (static_dir.join("acorn"), static_dir.join("acorn-agent"));
+        let (static_acorn, static_agent) =
+            (static_dir.join("acorn"), static_dir.join("acorn-agent"));
         let commit = version_json(&debug_acorn)["commit"].clone();
         let use_static = static_acorn.exists()
             && static_agent.exists()
@@ -115,7 +116,11 @@ pub fn bundle() -> &'static Bundle {
         let tarball = dir
             .path()
             .join(format!("acorn-{version}-linux-x86_64.tar.zst"));
-        assert!(tarball.exists(), "bundle.sh wrote no {}:\n{log}", tarball.display());
+        assert!(
+            tarball.exists(),
+            "bundle.sh wrote no {}:\n{log}",
+            tarball.display()
+        );
         Bundle {
             _dir: dir,
             tarball,
@@ -193,7 +198,10 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
     // The published checksum of the archive.
     ok(Command::new("sha256sum")
         .arg("-c")
-        .arg(format!("{}.sha256", b.tarball.file_name().unwrap().to_str().unwrap()))
+        .arg(format!(
+            "{}.sha256",
+            b.tarball.file_name().unwrap().to_str().unwrap()
+        ))
         .current_dir(b.tarball.parent().unwrap()));
 
     let work = tempfile::tempdir().unwrap();
@@ -219,7 +227,11 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
         assert!(dir.join(&file).is_file(), "the bundle has no {file}");
     }
     assert_eq!(mode(&dir.join("bin/acorn")), 0o755);
-    for unit in ["acorn.service", "acorn-backup.service", "acorn-backup.timer"] {
+    for unit in [
+        "acorn.service",
+        "acorn-backup.service",
+        "acorn-backup.timer",
+    ] {
         assert_eq!(
             std::fs::read(dir.join("systemd").join(unit)).unwrap(),
             std::fs::read(repo().join("systemd").join(unit)).unwrap(),
@@ -227,7 +239,10 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
         );
     }
     let install_md = std::fs::read_to_string(dir.join("INSTALL.md")).unwrap();
-    assert!(install_md.contains(&format!("acorn-agent-{v}.oci.tar:{v}")) && !install_md.contains("@VERSION@"));
+    assert!(
+        install_md.contains(&format!("acorn-agent-{v}.oci.tar:{v}"))
+            && !install_md.contains("@VERSION@")
+    );
 
     // SHA256SUMS lists every other file with its hash (checked here, and by sha256sum -c).
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
@@ -264,25 +279,42 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0, "nothing installed");
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        0,
+        "nothing installed"
+    );
 
     // Install into a root.
     let r = root.to_str().unwrap();
     let first = install_ok(&dir, &["--root", r]);
-    assert!(first.contains("no service was enabled or started"), "{first}");
+    assert!(
+        first.contains("no service was enabled or started"),
+        "{first}"
+    );
     assert_eq!(
         sha256_hex(&root.join("usr/local/bin/acorn")),
         sha256_hex(&dir.join("bin/acorn"))
     );
-    for unit in ["acorn.service", "acorn-backup.service", "acorn-backup.timer"] {
-        assert!(root.join("etc/systemd/system").join(unit).is_file(), "{unit}");
+    for unit in [
+        "acorn.service",
+        "acorn-backup.service",
+        "acorn-backup.timer",
+    ] {
+        assert!(
+            root.join("etc/systemd/system").join(unit).is_file(),
+            "{unit}"
+        );
     }
     let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
     let acorn_user = passwd
         .lines()
         .find(|l| l.starts_with("acorn:"))
         .unwrap_or_else(|| panic!("no acorn user in {passwd}"));
-    assert!(acorn_user.ends_with(":/var/lib/acorn:/usr/sbin/nologin"), "{acorn_user}");
+    assert!(
+        acorn_user.ends_with(":/var/lib/acorn:/usr/sbin/nologin"),
+        "{acorn_user}"
+    );
     let uid: u32 = acorn_user.split(':').nth(2).unwrap().parse().unwrap();
     use std::os::unix::fs::MetadataExt;
     for (path, want_mode, owned_by_acorn) in [
@@ -297,10 +329,22 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
         let meta = std::fs::metadata(&p).unwrap();
         assert_eq!(meta.uid() == uid, owned_by_acorn, "{path} owner");
     }
-    let raw = output(Command::new("base64").arg("-d").arg(root.join("etc/acorn/kek")));
-    assert!(raw.status.success() && raw.stdout.len() == 32, "a base64 32-byte key");
+    let raw = output(
+        Command::new("base64")
+            .arg("-d")
+            .arg(root.join("etc/acorn/kek")),
+    );
+    assert!(
+        raw.status.success() && raw.stdout.len() == 32,
+        "a base64 32-byte key"
+    );
     assert!(root.join("usr/local/share/acorn/install.sh").is_file());
-    assert!(root.join(format!("usr/local/share/acorn/images/acorn-agent-{v}.oci.tar")).is_file());
+    assert!(
+        root.join(format!(
+            "usr/local/share/acorn/images/acorn-agent-{v}.oci.tar"
+        ))
+        .is_file()
+    );
 
     // Idempotent: a second run changes nothing (config and key are kept, not rewritten).
     let before = tree(&root);
@@ -311,7 +355,11 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
     // The installed binary serves with the installed configuration, the KEK handed over the
     // way systemd's LoadCredential does.
     let credentials = tempfile::tempdir().unwrap();
-    std::fs::copy(root.join("etc/acorn/kek"), credentials.path().join("acorn-kek")).unwrap();
+    std::fs::copy(
+        root.join("etc/acorn/kek"),
+        credentials.path().join("acorn-kek"),
+    )
+    .unwrap();
     let app = Appliance::start_with(StartOptions {
         binary: Some(root.join("usr/local/bin/acorn")),
         state_dir: Some(root.join("var/lib/acorn")),
@@ -325,7 +373,10 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
     .await;
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert!(app.setup_url().is_some(), "a first start announces the setup link");
+    assert!(
+        app.setup_url().is_some(),
+        "a first start announces the setup link"
+    );
     let (status, _, _) = app.stop();
     assert!(status.success());
     assert!(root.join("var/lib/acorn/acorn.redb").is_file());
@@ -336,20 +387,37 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
 
     // Uninstall keeps the data, configuration, key, backups and user.
     install_ok(&dir, &["--root", r, "--uninstall"]);
-    for gone in ["usr/local/bin/acorn", "etc/systemd/system/acorn.service", "usr/local/share/acorn"] {
+    for gone in [
+        "usr/local/bin/acorn",
+        "etc/systemd/system/acorn.service",
+        "usr/local/share/acorn",
+    ] {
         assert!(!root.join(gone).exists(), "{gone} was removed");
     }
-    for kept in ["var/lib/acorn/acorn.redb", "etc/acorn/kek", "etc/acorn/acorn.toml", "var/backups/acorn"] {
+    for kept in [
+        "var/lib/acorn/acorn.redb",
+        "etc/acorn/kek",
+        "etc/acorn/acorn.toml",
+        "var/backups/acorn",
+    ] {
         assert!(root.join(kept).exists(), "{kept} was kept");
     }
-    assert!(std::fs::read_to_string(root.join("etc/passwd")).unwrap().contains("acorn:"));
+    assert!(
+        std::fs::read_to_string(root.join("etc/passwd"))
+            .unwrap()
+            .contains("acorn:")
+    );
 
     // Purge removes them too.
     install_ok(&dir, &["--root", r, "--uninstall", "--purge"]);
     for gone in ["var/lib/acorn", "etc/acorn", "var/backups/acorn"] {
         assert!(!root.join(gone).exists(), "{gone} was purged");
     }
-    assert!(!std::fs::read_to_string(root.join("etc/passwd")).unwrap().contains("acorn:"));
+    assert!(
+        !std::fs::read_to_string(root.join("etc/passwd"))
+            .unwrap()
+            .contains("acorn:")
+    );
 }
 
 #[test]
@@ -391,7 +459,11 @@ fn blob(layout: &Path, descriptor: &Value) -> Vec<u8> {
     let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
     let bytes = std::fs::read(layout.join("blobs/sha256").join(hex))
         .unwrap_or_else(|e| panic!("blob {digest}: {e}"));
-    assert_eq!(hex::encode(Sha256::digest(&bytes)), hex, "blob content matches its digest");
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes)),
+        hex,
+        "blob content matches its digest"
+    );
     assert_eq!(
         descriptor["size"].as_u64(),
         Some(bytes.len() as u64),
@@ -415,36 +487,71 @@ fn the_agent_image_is_a_valid_oci_layout_of_the_agent_binary() {
     .unwrap();
     assert_eq!(inspect["Architecture"], "amd64");
     assert_eq!(inspect["Os"], "linux");
-    assert_eq!(inspect["Labels"]["org.opencontainers.image.version"], v.as_str());
+    assert_eq!(
+        inspect["Labels"]["org.opencontainers.image.version"],
+        v.as_str()
+    );
+
+    // Copying it reads every blob and checks it against its digest, as a copy into a registry does.
+    let copied = work.path().join("copied");
+    ok(Command::new("skopeo")
+        .arg("copy")
+        .arg("--quiet")
+        .arg(format!("oci-archive:{}:{v}", archive.display()))
+        .arg(format!("dir:{}", copied.display())));
+    assert!(copied.join("manifest.json").is_file());
 
     // And a validator of the layout itself: every descriptor's blob exists with its digest and
     // size, the config's diff_ids are the uncompressed layers, and the layer holds the binary.
     let layout = work.path().join("layout");
     std::fs::create_dir(&layout).unwrap();
-    ok(Command::new("tar").arg("-xf").arg(&archive).arg("-C").arg(&layout));
+    ok(Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&layout));
     let oci_layout: Value =
         serde_json::from_slice(&std::fs::read(layout.join("oci-layout")).unwrap()).unwrap();
     assert_eq!(oci_layout["imageLayoutVersion"], "1.0.0");
-    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["schemaVersion"], 2);
     let manifests = index["manifests"].as_array().unwrap();
     assert_eq!(manifests.len(), 1);
-    assert_eq!(manifests[0]["mediaType"], "application/vnd.oci.image.manifest.v1+json");
-    assert_eq!(manifests[0]["annotations"]["org.opencontainers.image.ref.name"], v.as_str());
+    assert_eq!(
+        manifests[0]["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifests[0]["annotations"]["org.opencontainers.image.ref.name"],
+        v.as_str()
+    );
     let manifest: Value = serde_json::from_slice(&blob(&layout, &manifests[0])).unwrap();
     assert_eq!(manifest["schemaVersion"], 2);
-    assert_eq!(manifest["config"]["mediaType"], "application/vnd.oci.image.config.v1+json");
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.oci.image.config.v1+json"
+    );
     let config: Value = serde_json::from_slice(&blob(&layout, &manifest["config"])).unwrap();
     assert_eq!(config["architecture"], "amd64");
     assert_eq!(config["os"], "linux");
-    assert_eq!(config["config"]["Entrypoint"], serde_json::json!(["/usr/local/bin/acorn-agent"]));
-    assert_eq!(config["config"]["User"], "65532:65532", "the uid the Helm chart runs as");
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/acorn-agent"])
+    );
+    assert_eq!(
+        config["config"]["User"], "65532:65532",
+        "the uid the Helm chart runs as"
+    );
     let layers = manifest["layers"].as_array().unwrap();
     let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
     assert_eq!(layers.len(), diff_ids.len());
     let mut agent_in_image = None;
     for (layer, diff_id) in layers.iter().zip(diff_ids) {
-        assert_eq!(layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+        assert_eq!(
+            layer["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        );
         let compressed = blob(&layout, layer);
         let path = work.path().join("layer.tar.gz");
         std::fs::write(&path, compressed).unwrap();
@@ -455,7 +562,10 @@ fn the_agent_image_is_a_valid_oci_layout_of_the_agent_binary() {
             "diff_id is the uncompressed layer"
         );
         let listing = ok(Command::new("tar").arg("-tzf").arg(&path));
-        if listing.lines().any(|l| l.trim_start_matches("./") == "usr/local/bin/acorn-agent") {
+        if listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "usr/local/bin/acorn-agent")
+        {
             agent_in_image = Some(
                 output(
                     Command::new("tar")
@@ -486,27 +596,67 @@ fn sbom_chart_and_manifest_template_describe_what_is_shipped() {
         serde_json::from_slice(&std::fs::read(dir.join("sbom/acorn.cdx.json")).unwrap()).unwrap();
     assert_eq!(sbom["bomFormat"], "CycloneDX");
     assert_eq!(sbom["specVersion"], "1.5");
-    assert!(sbom["serialNumber"].as_str().unwrap().starts_with("urn:uuid:"));
+    assert!(
+        sbom["serialNumber"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:uuid:")
+    );
     let components = sbom["components"].as_array().unwrap();
-    let names: Vec<&str> = components.iter().map(|c| c["name"].as_str().unwrap()).collect();
-    for shipped in ["acorn", "acorn-agent", "acorn-store", "redb", "rustls", "ring", "tokio", "kube-client", "axum"] {
+    let names: Vec<&str> = components
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for shipped in [
+        "acorn",
+        "acorn-agent",
+        "acorn-store",
+        "redb",
+        "rustls",
+        "ring",
+        "tokio",
+        "kube-client",
+        "axum",
+    ] {
         assert!(names.contains(&shipped), "the SBOM lists {shipped}");
     }
-    for absent in ["openssl", "openssl-sys", "aws-lc-rs", "acorn-kubesim", "acorn-tests"] {
+    for absent in [
+        "openssl",
+        "openssl-sys",
+        "aws-lc-rs",
+        "acorn-kubesim",
+        "acorn-tests",
+    ] {
         assert!(!names.contains(&absent), "{absent} is not in the binaries");
     }
-    let refs: Vec<&str> = components.iter().map(|c| c["bom-ref"].as_str().unwrap()).collect();
+    let refs: Vec<&str> = components
+        .iter()
+        .map(|c| c["bom-ref"].as_str().unwrap())
+        .collect();
     for c in components {
         let purl = c["purl"].as_str().unwrap();
-        assert_eq!(purl, format!("pkg:cargo/{}@{}", c["name"].as_str().unwrap(), c["version"].as_str().unwrap()));
+        assert_eq!(
+            purl,
+            format!(
+                "pkg:cargo/{}@{}",
+                c["name"].as_str().unwrap(),
+                c["version"].as_str().unwrap()
+            )
+        );
         if purl.starts_with("pkg:cargo/acorn") {
             continue;
         }
-        assert_eq!(c["hashes"][0]["alg"], "SHA-256", "{purl} has its crate checksum");
+        assert_eq!(
+            c["hashes"][0]["alg"], "SHA-256",
+            "{purl} has its crate checksum"
+        );
     }
     for dep in sbom["dependencies"].as_array().unwrap() {
         for target in dep["dependsOn"].as_array().unwrap() {
-            assert!(refs.contains(&target.as_str().unwrap()), "{target} is a component");
+            assert!(
+                refs.contains(&target.as_str().unwrap()),
+                "{target} is a component"
+            );
         }
     }
 
@@ -522,16 +672,31 @@ fn sbom_chart_and_manifest_template_describe_what_is_shipped() {
         .env("PYTHONPATH", helm_sdk_dir()));
     assert!(lint.contains("1 chart(s) linted, no failures"), "{lint}");
     let listing = ok(Command::new("tar").arg("-tzf").arg(&chart));
-    assert!(listing.lines().any(|l| l == "acorn-agent/Chart.yaml"), "{listing}");
-    let chart_yaml = ok(Command::new("tar").arg("-xzOf").arg(&chart).arg("acorn-agent/Chart.yaml"));
-    assert!(chart_yaml.contains(&format!("version: {v}")), "{chart_yaml}");
+    assert!(
+        listing.lines().any(|l| l == "acorn-agent/Chart.yaml"),
+        "{listing}"
+    );
+    let chart_yaml = ok(Command::new("tar")
+        .arg("-xzOf")
+        .arg(&chart)
+        .arg("acorn-agent/Chart.yaml"));
+    assert!(
+        chart_yaml.contains(&format!("version: {v}")),
+        "{chart_yaml}"
+    );
 
     // The manifest template holds the agent's objects with placeholders and this image.
-    let template = std::fs::read_to_string(dir.join("manifests/acorn-agent.template.yaml")).unwrap();
+    let template =
+        std::fs::read_to_string(dir.join("manifests/acorn-agent.template.yaml")).unwrap();
     for kind in ["ConfigMap", "Secret", "ServiceAccount", "Deployment"] {
-        assert!(template.contains(&format!("\nkind: {kind}\n")), "template has a {kind}");
+        assert!(
+            template.contains(&format!("\nkind: {kind}\n")),
+            "template has a {kind}"
+        );
     }
     assert!(template.contains(&format!("REPLACE_REGISTRY/acorn/acorn-agent:{v}")));
-    assert!(template.contains("REPLACE_WITH_THE_AGENT_KEY") || template.contains("UkVQTEFDRV9XSVRI"));
+    assert!(
+        template.contains("REPLACE_WITH_THE_AGENT_KEY") || template.contains("UkVQTEFDRV9XSVRI")
+    );
     assert!(!template.contains("@VERSION@"));
 }
