@@ -206,7 +206,7 @@ impl Store {
         // Checked again: the file may have needed recovery (no read-only check above), or have
         // changed between the check and the open.
         let (from, written_by) = schema::accept(path, schema::probe(&db)?)?;
-        let upgraded = (from > 0 && from < crate::SCHEMA_VERSION).then(|| UpgradeDone {
+        let upgraded = (from > 0 && from < crate::SCHEMA_VERSION).then_some(UpgradeDone {
             from,
             to: crate::SCHEMA_VERSION,
             backup: None,
