@@ -139,6 +139,20 @@ enum Verb {
     /// Print version, schema version and build flags.
     #[command(after_help = "Example:\n  acorn version")]
     Version,
+    /// Check an evidence bundle's signature offline (no appliance needed).
+    #[command(
+        after_help = "Example:\n  acorn verify-bundle run_0193.json --fingerprint 3f1c…\n\n\
+        Without --fingerprint the bundle is checked against the key it carries (integrity only);\n\
+        compare the printed fingerprint with the one the appliance logs at start\n\
+        (\"evidence signing key\") to know who signed it."
+    )]
+    VerifyBundle {
+        /// The bundle (JSON, as exported by GET …/runs/{id}/evidence).
+        file: PathBuf,
+        /// The appliance's evidence key fingerprint (hex SHA-256) the bundle must be signed with.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -326,6 +340,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let request = acorn_proto::gateway::GatewayLocalRequest::RotateKek { new_kek_file };
             gateway::ops::cli(&state_dir, request, false).await
         }
+        Verb::VerifyBundle { file, fingerprint } => verify_bundle(&file, fingerprint.as_deref()),
         Verb::Version => {
             println!("acorn {VERSION}");
             println!(
@@ -395,5 +410,24 @@ fn configtest(loaded: &config::Loaded) -> anyhow::Result<()> {
     }
     print!("{}", loaded.config.to_masked_toml());
     eprintln!("configuration ok");
+    Ok(())
+}
+
+/// `acorn verify-bundle`: exit 0 and the signer's fingerprint, or an error saying what is wrong.
+fn verify_bundle(file: &std::path::Path, fingerprint: Option<&str>) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let bundle: acorn_proto::runs::EvidenceBundle = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not an evidence bundle: {e}", file.display()))?;
+    let signer = engine::evidence::verify(&bundle, fingerprint)
+        .map_err(|e| anyhow::anyhow!("{}: NOT VALID: {e}", file.display()))?;
+    println!("{}: valid signature", file.display());
+    println!("signed by key {signer}");
+    if fingerprint.is_none() {
+        println!(
+            "(not pinned: compare this fingerprint with the appliance's evidence signing key)"
+        );
+    }
+    println!("run: {}", bundle.bundle["run_id"].as_str().unwrap_or("?"));
     Ok(())
 }

@@ -86,12 +86,28 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
 
+    let evidence = Arc::new(crate::engine::evidence::EvidenceSigner::open(&gateway).await?);
+    tracing::info!(fingerprint = %evidence.fingerprint(), "evidence signing key");
+    let engine =
+        crate::engine::Engine::new(control.clone(), Arc::clone(&gateway), config.engine.clone());
+    let (requeued, ended) = engine.recover().await?;
+    if requeued + ended > 0 {
+        tracing::warn!(
+            requeued,
+            ended,
+            "runs interrupted by the last stop: queued ones queued again, running ones ended appliance_restarted"
+        );
+    }
+    engine.start_workers(shutdown_rx.clone());
+
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         control: control.clone(),
         metrics,
         ready: Arc::clone(&ready),
         gateway,
+        engine,
+        evidence,
     };
     let app = routes::router(state, config.server.max_body_bytes);
     let handle = axum_server::Handle::new();

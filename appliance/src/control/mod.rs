@@ -23,6 +23,7 @@ pub mod error;
 pub mod hub;
 pub mod oidc;
 pub mod routes;
+pub mod runs;
 pub mod setup;
 pub mod tokens;
 pub mod users;

@@ -51,6 +51,10 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The LLM gateway.
     pub gateway: Arc<crate::gateway::Gateway>,
+    /// The execution engine (runs, their events, approvals).
+    pub engine: Arc<crate::engine::Engine>,
+    /// Signs evidence bundles.
+    pub evidence: Arc<crate::engine::evidence::EvidenceSigner>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
