@@ -9,6 +9,7 @@
 //! - `gateway/`: the LLM gateway with scripted providers, the openai Python client, a Python MCP server.
 //! - `kubesim/`: the Kubernetes API simulator through kube-rs, kubectl and raw HTTP.
 //! - `cluster_link/`: registration, the real agent against the simulator, tools, hostile input.
+//! - `runs/`: sessions and runs end to end (engine, approvals, SSE, limits, crashes) with a scripted model.
 
 mod appliance;
 mod cluster_link;
@@ -16,3 +17,4 @@ mod gateway;
 mod harness;
 mod identity;
 mod kubesim;
+mod runs;

@@ -353,11 +353,9 @@ impl Driver {
             .and_then(|p| p.model(&self.run.model))
             .and_then(|m| m.context_window)
             .unwrap_or(u64::MAX);
-        self.run
-            .limits
-            .max_context_tokens
-            .min(window)
-            .saturating_sub(max_tokens)
+        let context = self.run.limits.max_context_tokens.min(window);
+        // Room for the answer, but never more than a quarter of the window.
+        context.saturating_sub(max_tokens.min(context / 4))
     }
 
     /// One model call: streams text into `model.delta` events; returns the text and the calls.
