@@ -18,6 +18,17 @@
 //! - `dir.rs`: the directory lock, the `acorn-search.json` marker, wiping for a rebuild.
 //! - `tests.rs`: unit tests against a real index in a temporary directory.
 //!
+//! # Query language
+//! Words are matched after the same analysis as the text (split at anything that is not a
+//! letter or digit, lowercased, English stem), so `crashing` finds "crashed"; a word that
+//! splits into several tokens (`checkout-worker`, `2025-11-03`) is a phrase; `"quoted words"`
+//! are a phrase. Words side by side must all match; `OR` and `AND` (upper case) combine,
+//! `AND` first; `-word` or `NOT word` excludes; parentheses group. `kind:`, `cluster:`,
+//! `session:`, `run:`, `author:` and `model:` filter on exact identifiers (a quoted value may
+//! hold spaces). Anything else before a `:` is refused (quote text that contains `:`), as is
+//! `workspace:` (the caller decides workspaces). A refused query is [`SearchError::Syntax`]
+//! with the character offset of the fault, meant for an HTTP 400.
+//!
 //! # Durability and crashes
 //! [`SearchIndex::commit`] stores the watermark as the tantivy commit payload, in the same
 //! atomic `meta.json` write that makes the documents visible. After a crash the index holds

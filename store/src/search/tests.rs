@@ -722,6 +722,44 @@ fn crash_between_add_and_commit_keeps_the_last_commit() {
 }
 
 #[test]
+fn crash_after_segments_were_flushed_keeps_the_last_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx_files = |dir: &Path| segment_files(dir, "idx").len();
+    let committed_segments;
+    {
+        // The smallest writer tantivy allows (15 MB, one thread), so that the buffered
+        // documents below are written to disk as a segment before any commit.
+        let options = SearchOptions {
+            writer_heap_bytes: 15_000_000,
+            writer_threads: 1,
+        };
+        let (idx, _) = SearchIndex::open_with(tmp.path(), &options).unwrap();
+        idx.add(&corpus()[..5]).unwrap();
+        idx.commit(5).unwrap();
+        committed_segments = idx_files(tmp.path());
+        let mut gseq = 5;
+        let mut batch = Vec::new();
+        for i in 0..400 {
+            gseq += 1;
+            // Distinct words, so that the postings (not only the text) fill the memory budget.
+            let body: String = (0..2000).map(|j| format!("w{i}x{j} ")).collect();
+            batch.push(doc(gseq, WS_A, "c", "r", "tool_result", 0, &body));
+        }
+        idx.add(&batch).unwrap();
+        assert_eq!(idx.doc_count(), 5);
+        drop(idx);
+    }
+    assert!(
+        idx_files(tmp.path()) > committed_segments,
+        "the uncommitted documents reached the disk as a segment"
+    );
+    let (idx, opened) = SearchIndex::open(tmp.path()).unwrap();
+    assert_eq!(opened, Opened::Ready { watermark: 5 });
+    assert_eq!(idx.doc_count(), 5);
+    assert_eq!(idx.search(&q("w1x1", &[WS_A])).unwrap().total, 0);
+}
+
+#[test]
 fn add_skips_what_the_index_already_has() {
     let tmp = tempfile::tempdir().unwrap();
     let idx = fresh(tmp.path());
