@@ -159,6 +159,23 @@ fn load_events(path: &Path, limit: usize) -> Vec<SearchDoc> {
     docs
 }
 
+/// CPU time of this process (all threads) so far, from `/proc/self/stat` (Linux; clock ticks
+/// of 1/100 s). Reported beside wall time because the machine may be shared.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .expect("index dir")
@@ -219,6 +236,7 @@ fn main() {
     let (index, opened) = SearchIndex::open_with(&index_dir, &options).expect("open");
     assert!(matches!(opened, Opened::Rebuilt { .. }));
     let started = Instant::now();
+    let cpu_started = cpu_seconds();
     let mut since_commit = 0;
     for batch in docs.chunks(BATCH) {
         index.add(batch).expect("add");
@@ -235,6 +253,7 @@ fn main() {
     let segments_built = index.segment_count();
     index.wait_for_merges().expect("merges");
     let settled = started.elapsed();
+    let build_cpu = cpu_seconds() - cpu_started;
     assert_eq!(index.doc_count(), docs.len() as u64);
     let size = dir_size(&index_dir);
     let segments = index.segment_count();
@@ -310,6 +329,13 @@ fn main() {
                 "{:.1} s ({:.0} docs/s), {segments} segments",
                 settled.as_secs_f64(),
                 events as f64 / settled.as_secs_f64()
+            ),
+        ),
+        (
+            "build CPU time (all threads)",
+            format!(
+                "{build_cpu:.1} s ({:.0} docs per CPU-second)",
+                events as f64 / build_cpu
             ),
         ),
         (
