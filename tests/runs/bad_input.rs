@@ -174,7 +174,7 @@ async fn bad_requests_get_their_error_and_change_nothing() {
         .app
         .client
         .get(w.app.url(&path(&format!("/runs/{run}/stream"))))
-        .header("cookie", &w.owner.cookie)
+        .header("cookie", format!("__Host-acorn_session={}", w.owner.cookie))
         .header("last-event-id", "yesterday")
         .send()
         .await

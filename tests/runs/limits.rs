@@ -285,6 +285,14 @@ async fn after_kill_9_mid_run_no_run_is_left_running_and_committed_events_are_ke
     .await;
     let before = rw.events(&run).await;
     rw.world.app.crash_and_restart().await;
+    // The client's pooled connection died with the process: the first request may fail.
+    let _ = rw
+        .world
+        .owner
+        .client
+        .get(rw.world.app.url("/healthz"))
+        .send()
+        .await;
     let after = rw.run(&run).await;
     assert_eq!(after["state"], "failed", "{after}");
     assert_eq!(after["error"]["code"], "appliance_restarted");

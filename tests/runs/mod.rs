@@ -205,7 +205,10 @@ impl RunWorld {
                     .app
                     .url(&self.world.path(&format!("/runs/{id}/stream"))),
             )
-            .header("cookie", &self.world.owner.cookie);
+            .header(
+                "cookie",
+                format!("__Host-acorn_session={}", self.world.owner.cookie),
+            );
         if let Some(last) = last_event_id {
             request = request.header("last-event-id", last.to_string());
         }

@@ -406,7 +406,27 @@ impl Driver {
         let mut pending = String::new();
         let mut last_flush = Instant::now();
         let mut failure = None;
-        while let Some(item) = stream.events.recv().await {
+        loop {
+            // Text waiting to be flushed is flushed on time even when the model pauses.
+            let item = if pending.is_empty() {
+                stream.events.recv().await
+            } else {
+                let left = DELTA_INTERVAL.saturating_sub(last_flush.elapsed());
+                match tokio::time::timeout(left, stream.events.recv()).await {
+                    Ok(item) => item,
+                    Err(_) => {
+                        let text = std::mem::take(&mut pending);
+                        self.event(
+                            RunEventKind::ModelDelta,
+                            json!({"step": step, "text": text}),
+                        )
+                        .await?;
+                        last_flush = Instant::now();
+                        continue;
+                    }
+                }
+            };
+            let Some(item) = item else { break };
             match item {
                 Ok(event) => {
                     assembled.push(&event);
