@@ -10,6 +10,7 @@
 //! - `kubesim/`: the Kubernetes API simulator through kube-rs, kubectl and raw HTTP.
 //! - `cluster_link/`: registration, the real agent against the simulator, tools, hostile input.
 //! - `packaging/`: the air-gap bundle and install.sh, upgrades from every earlier schema, backup rotation.
+//! - `runs/`: sessions and runs end to end (engine, approvals, SSE, limits, crashes) with a scripted model.
 
 mod appliance;
 mod cluster_link;
@@ -18,3 +19,4 @@ mod harness;
 mod identity;
 mod kubesim;
 mod packaging;
+mod runs;

@@ -166,6 +166,24 @@ enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the run search index from the store (in the background on a running server;
+    /// at the next start otherwise).
+    #[command(after_help = "Example:\n  sudo -u acorn acorn reindex")]
+    Reindex,
+    /// Check an evidence bundle's signature offline (no appliance needed).
+    #[command(
+        after_help = "Example:\n  acorn verify-bundle run_0193.json --fingerprint 3f1c…\n\n\
+        Without --fingerprint the bundle is checked against the key it carries (integrity only);\n\
+        compare the printed fingerprint with the one the appliance logs at start\n\
+        (\"evidence signing key\") to know who signed it."
+    )]
+    VerifyBundle {
+        /// The bundle (JSON, as exported by GET …/runs/{id}/evidence).
+        file: PathBuf,
+        /// The appliance's evidence key fingerprint (hex SHA-256) the bundle must be signed with.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -359,6 +377,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let request = acorn_proto::gateway::GatewayLocalRequest::RotateKek { new_kek_file };
             gateway::ops::cli(&state_dir, request, false).await
         }
+        Verb::Reindex => reindex(&state_dir).await,
+        Verb::VerifyBundle { file, fingerprint } => verify_bundle(&file, fingerprint.as_deref()),
         Verb::Version { json } => {
             let info = version_info();
             if json {
@@ -451,4 +471,52 @@ fn configtest(loaded: &config::Loaded) -> anyhow::Result<()> {
     print!("{}", loaded.config.to_masked_toml());
     eprintln!("configuration ok");
     Ok(())
+}
+
+/// `acorn verify-bundle`: exit 0 and the signer's fingerprint, or an error saying what is wrong.
+fn verify_bundle(file: &std::path::Path, fingerprint: Option<&str>) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let bundle: acorn_proto::runs::EvidenceBundle = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not an evidence bundle: {e}", file.display()))?;
+    let signer = engine::evidence::verify(&bundle, fingerprint)
+        .map_err(|e| anyhow::anyhow!("{}: NOT VALID: {e}", file.display()))?;
+    println!("{}: valid signature", file.display());
+    println!("signed by key {signer}");
+    if fingerprint.is_none() {
+        println!(
+            "(not pinned: compare this fingerprint with the appliance's evidence signing key)"
+        );
+    }
+    println!("run: {}", bundle.bundle["run_id"].as_str().unwrap_or("?"));
+    Ok(())
+}
+
+/// `acorn reindex`: asks the running server, or (stopped) removes the index so that the next
+/// start rebuilds it.
+async fn reindex(state_dir: &std::path::Path) -> anyhow::Result<()> {
+    use acorn_proto::ops::{LocalRequest, LocalResponse};
+    match local_socket::request(state_dir, &LocalRequest::Reindex).await? {
+        Some(LocalResponse::Reindexing { message }) => {
+            println!("{message}");
+            Ok(())
+        }
+        Some(LocalResponse::Error { message }) => Err(anyhow::anyhow!(message)),
+        Some(other) => Err(anyhow::anyhow!(
+            "unexpected answer from the server: {other:?}"
+        )),
+        None => {
+            let dir = state_dir.join("search");
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(anyhow::anyhow!("cannot remove {}: {e}", dir.display())),
+            }
+            println!(
+                "no server is running on {}; the search index was removed and is rebuilt at the next start",
+                state_dir.display()
+            );
+            Ok(())
+        }
+    }
 }

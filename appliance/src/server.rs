@@ -69,10 +69,31 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tls.spawn_background(shutdown_rx.clone());
     crate::gateway::spawn_housekeeping(Arc::clone(&gateway), shutdown_rx.clone());
     control.spawn_housekeeping(shutdown_rx.clone());
+    let evidence = Arc::new(crate::engine::evidence::EvidenceSigner::open(&gateway).await?);
+    tracing::info!(fingerprint = %evidence.fingerprint(), "evidence signing key");
+    let engine =
+        crate::engine::Engine::new(control.clone(), Arc::clone(&gateway), config.engine.clone());
+    let (requeued, ended) = engine.recover().await?;
+    if requeued + ended > 0 {
+        tracing::warn!(
+            requeued,
+            ended,
+            "runs interrupted by the last stop: queued ones queued again, running ones ended appliance_restarted"
+        );
+    }
+    engine.start_workers(shutdown_rx.clone());
+    let search =
+        crate::control::search::RunSearch::open(store.clone(), &state_dir, shutdown_rx.clone())?;
+    {
+        let search = Arc::clone(&search);
+        engine.observe(Arc::new(move |_| search.notify()));
+    }
+
     let ops = LocalOps {
         control: control.clone(),
         tls: Arc::clone(&tls),
         gateway: Arc::clone(&gateway),
+        search: Arc::clone(&search),
     };
     let socket = local_socket::serve(&state_dir, ops, shutdown_rx.clone())
         .with_context(|| format!("cannot create the local socket in {}", state_dir.display()))?;
@@ -92,6 +113,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         ready: Arc::clone(&ready),
         gateway,
+        engine,
+        evidence,
+        search: Arc::clone(&search),
     };
     let app = routes::router(state, config.server.max_body_bytes);
     let handle = axum_server::Handle::new();

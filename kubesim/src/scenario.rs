@@ -352,6 +352,16 @@ mod tests {
             "node-notready",
             "config-missing-key",
             "healthy",
+            "cronjob-not-scheduling",
+            "deployment-rollout-stuck",
+            "statefulset-not-ready",
+            "daemonset-not-ready",
+            "ingress-missing-service",
+            "node-pressure",
+            "hpa-unable-to-scale",
+            "resourcequota-exceeded",
+            "terminating-stuck",
+            "job-deadline",
         ] {
             assert!(
                 names.iter().any(|n| n == required),

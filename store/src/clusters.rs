@@ -211,6 +211,9 @@ fn remove_cluster_data(txn: &WriteTransaction, cluster_id: &str) -> Result<(), S
         }
         ids.remove(k.as_slice())?;
     }
+    drop((ids, keys));
+    txn.open_table(crate::schema::FINDINGS)?
+        .remove(cluster_id.as_bytes())?;
     clear_objects(txn, cluster_id)
 }
 
@@ -752,4 +755,43 @@ fn count_kinds(
         *counts.entry(kind).or_default() += 1;
     }
     Ok(counts)
+}
+
+/// What the analyzers found on a cluster, and the lifecycle tracker's state (schema 5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingsRecord {
+    pub workspace_id: String,
+    pub cluster_id: String,
+    /// Unix seconds of the last evaluation.
+    pub evaluated_at: i64,
+    /// Every finding the tracker holds (active, recovering, and recently resolved).
+    pub findings: Vec<acorn_proto::findings::Finding>,
+    /// The tracker's own state (opaque to the store).
+    #[serde(default)]
+    pub tracker: serde_json::Value,
+}
+
+impl Store {
+    /// The findings of a cluster, as last evaluated.
+    pub fn findings_record(&self, cluster_id: &str) -> Result<Option<FindingsRecord>, StoreError> {
+        self.get_record(crate::schema::FINDINGS, cluster_id.as_bytes())
+    }
+
+    /// Replaces the findings of a cluster (refused when the cluster is gone).
+    pub async fn put_findings_record(&self, record: FindingsRecord) -> Result<(), StoreError> {
+        self.submit(move |txn| -> Result<Result<(), StoreError>, StoreError> {
+            let clusters = txn.open_table(CLUSTERS)?;
+            if clusters
+                .get(pair_key(&record.workspace_id, &record.cluster_id).as_slice())?
+                .is_none()
+            {
+                return Ok(Err(not_found("cluster")));
+            }
+            drop(clusters);
+            txn.open_table(crate::schema::FINDINGS)?
+                .insert(record.cluster_id.as_bytes(), encode(&record)?.as_slice())?;
+            Ok(Ok(()))
+        })
+        .await?
+    }
 }

@@ -66,7 +66,7 @@ pub struct Session {
 }
 
 /// A workspace: owns members, clusters, settings, sessions and runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Workspace {
     /// `ws_` + 16 hex.
     pub id: String,
@@ -76,6 +76,9 @@ pub struct Workspace {
     pub created_by: String,
     #[serde(default)]
     pub logs_allowed: bool,
+    /// Default provider, model and limits of new runs.
+    #[serde(default)]
+    pub run_settings: acorn_proto::runs::RunSettings,
 }
 
 /// A user's role in a workspace.
@@ -608,6 +611,7 @@ impl Store {
             created_at: now,
             created_by: creator_user_id.to_string(),
             logs_allowed: false,
+            run_settings: Default::default(),
         };
         self.submit(move |txn| -> Answer<Workspace> {
             if get::<User>(txn, USERS, workspace.created_by.as_bytes())?.is_none() {
@@ -701,6 +705,17 @@ impl Store {
         audit: AuditDraft,
     ) -> Result<Workspace, StoreError> {
         self.update_workspace(id, audit, move |ws| ws.logs_allowed = allowed)
+            .await
+    }
+
+    /// Sets the workspace's run defaults (provider, model, limits).
+    pub async fn set_run_settings(
+        &self,
+        id: &str,
+        settings: acorn_proto::runs::RunSettings,
+        audit: AuditDraft,
+    ) -> Result<Workspace, StoreError> {
+        self.update_workspace(id, audit, move |ws| ws.run_settings = settings.clone())
             .await
     }
 

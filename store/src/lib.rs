@@ -93,7 +93,9 @@ pub use audit::{
     AuditResult, Category, Operation,
 };
 pub use backup::{manifest_path, restore, verify_backup, verify_file};
-pub use clusters::{AgentInfo, AgentKey, Cluster, ClusterUpdate, RbacScope, SnapshotInfo};
+pub use clusters::{
+    AgentInfo, AgentKey, Cluster, ClusterUpdate, FindingsRecord, RbacScope, SnapshotInfo,
+};
 pub use error::{EngineError, StoreError};
 pub use gateway::{
     BudgetRefusal, DEPLOYMENT_SCOPE, GatewayRequestFilter, GatewayRequestRecord, McpServerRecord,

@@ -104,6 +104,8 @@ pub(crate) const APPROVALS: Table = TableDefinition::new("approvals");
 pub(crate) const ACTIVE_RUNS: Table = TableDefinition::new("active_runs");
 /// `state` → `SearchState`: the search index's schema and watermark.
 pub(crate) const SEARCH_META: Table = TableDefinition::new("search_meta");
+/// `cluster id` → `FindingsRecord`: the analyzers' findings and lifecycle state.
+pub(crate) const FINDINGS: Table = TableDefinition::new("findings");
 
 pub(crate) const FORMAT: &str = "acorn-store";
 pub(crate) const KEY_FORMAT: &[u8] = b"format";
@@ -409,6 +411,17 @@ pub(crate) const ALL_TABLES: &[TableSpec] = &[
         since: 5,
         check: |_, v| decode::<SearchState>(v).map(drop),
     },
+    TableSpec {
+        def: FINDINGS,
+        since: 5,
+        check: |k, v| {
+            let r = decode::<crate::clusters::FindingsRecord>(v)?;
+            if r.cluster_id.as_bytes() != k {
+                return Err("record cluster differs from its key".into());
+            }
+            Ok(())
+        },
+    },
 ];
 
 fn check_hash_key(k: &[u8]) -> Result<(), String> {
@@ -682,6 +695,7 @@ fn migrate_4_to_5(txn: &WriteTransaction) -> Result<(), StoreError> {
         APPROVALS,
         ACTIVE_RUNS,
         SEARCH_META,
+        FINDINGS,
     ] {
         txn.open_table(def)?;
     }

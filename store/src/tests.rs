@@ -105,6 +105,7 @@ fn fresh_open_migrates_and_reopens() {
             "approvals",
             "active_runs",
             "search_meta",
+            "findings",
         ]
     );
 }

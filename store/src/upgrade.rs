@@ -30,7 +30,7 @@ pub(crate) fn summary(to: u32) -> Option<&'static str> {
             "add the LLM gateway's tables (secrets, signing keys, providers, MCP servers, run budgets, request log)"
         }
         5 => {
-            "add sessions, runs, run events, approvals and the search watermark (the run search index is built from them)"
+            "add sessions, runs, run events, approvals, clusters' findings and the search watermark (the run search index is rebuilt from them)"
         }
         _ => return None,
     })

@@ -20,7 +20,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::harness::agent::{Agent, InstallSettings};
-use crate::harness::appliance::Appliance;
+use crate::harness::appliance::{Appliance, StartOptions};
 use crate::harness::identity::{Answer, User, user, workspace_with};
 use crate::kubesim::sim::KubeSim;
 
@@ -43,7 +43,12 @@ pub struct Registered {
 impl World {
     /// The appliance and the simulator with `sim_args` (e.g. `["--scenario", "crashloop"]`).
     pub async fn new(sim_args: &[&str]) -> World {
-        let app = Appliance::start().await;
+        World::with_options(sim_args, StartOptions::default()).await
+    }
+
+    /// Like [`World::new`], with the appliance started with `options` (configuration).
+    pub async fn with_options(sim_args: &[&str], options: StartOptions) -> World {
+        let app = Appliance::start_with(options).await;
         let owner = user(&app, "owner").await;
         let ws = workspace_with(&owner, "platform", &[]).await;
         let sim = KubeSim::start(sim_args).await;

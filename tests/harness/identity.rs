@@ -16,7 +16,7 @@ pub struct User {
     pub id: String,
     pub cookie: String,
     pub csrf: String,
-    client: reqwest::Client,
+    pub client: reqwest::Client,
     base: String,
 }
 

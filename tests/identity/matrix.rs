@@ -165,6 +165,43 @@ async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare:
         params.insert("name", "absent".into());
         params.insert("tool", "get_events".into());
     }
+    // Sessions and runs: a cluster to open sessions on; a session of the acting member when
+    // they may open one (sessions are owner-write), else the owner's; run and approval ids
+    // that do not exist (authorized callers then get 404 from the lookup, after authorization).
+    if path.starts_with("/api/v1/workspaces/{workspace_id}/sessions") {
+        let cluster = owner
+            .ok(
+                Method::POST,
+                &format!("/api/v1/workspaces/{ws}/clusters"),
+                Some(json!({ "name": "chat" })),
+            )
+            .await;
+        let cluster_id = cluster["cluster"]["id"].as_str().unwrap().to_owned();
+        if path.contains("{chat_session_id}") {
+            let creator = match caller {
+                Caller::Member(r) if r.allows(Action::SessionsCreate) => acting.unwrap(),
+                _ => owner,
+            };
+            let session = creator
+                .ok(
+                    Method::POST,
+                    &format!("/api/v1/workspaces/{ws}/sessions"),
+                    Some(json!({ "cluster_id": cluster_id })),
+                )
+                .await;
+            params.insert(
+                "chat_session_id",
+                session["id"].as_str().unwrap().to_owned(),
+            );
+        }
+        params.insert("chat_cluster", cluster_id);
+    }
+    if path.contains("{run_id}") {
+        params.insert("run_id", "run_000000000000ffffffffffffffff".into());
+    }
+    if path.contains("{approval_id}") {
+        params.insert("approval_id", "apr_0000000000000000".into());
+    }
     // Gateway routes: a workspace provider, an MCP server (discovered from the real peer) and
     // one of its tools.
     if path.contains("{provider}") {
@@ -220,6 +257,19 @@ async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare:
             };
             Some(json!({ "name": "matrix", "role": role }))
         }
+        ("POST", "/api/v1/workspaces/{workspace_id}/sessions") => {
+            Some(json!({ "cluster_id": params["chat_cluster"] }))
+        }
+        ("PATCH", "/api/v1/workspaces/{workspace_id}/sessions/{chat_session_id}") => {
+            Some(json!({ "title": "renamed" }))
+        }
+        ("POST", "/api/v1/workspaces/{workspace_id}/sessions/{chat_session_id}/messages") => {
+            Some(json!({ "content": "why is checkout crash-looping?" }))
+        }
+        ("POST", "/api/v1/workspaces/{workspace_id}/runs/{run_id}/approvals/{approval_id}") => {
+            Some(json!({ "decision": "approve" }))
+        }
+        ("PUT", "/api/v1/workspaces/{workspace_id}/run-settings") => Some(json!({})),
         ("PUT", "/api/v1/workspaces/{workspace_id}/providers/{provider}") => Some(provider_body()),
         ("POST", "/api/v1/workspaces/{workspace_id}/mcp-servers") => Some(mcp_body(world)),
         ("PUT", "/api/v1/workspaces/{workspace_id}/mcp-servers/{server_id}/tools/{tool}") => {
@@ -326,6 +376,47 @@ async fn call(world: &World, method: &str, path: &str, caller: Caller, case: &Ca
 /// no agent connected and an empty picture: that error (not 401/403/404-for-outsiders) proves
 /// authorization passed.
 const AUTHORIZED_ANSWER: &[(&str, &str, u16)] = &[
+    // A run needs a connected agent; the matrix's clusters have none.
+    (
+        "POST",
+        "/api/v1/workspaces/{workspace_id}/sessions/{chat_session_id}/messages",
+        503,
+    ),
+    (
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/runs/{run_id}",
+        404,
+    ),
+    (
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/runs/{run_id}/events",
+        404,
+    ),
+    (
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/runs/{run_id}/stream",
+        404,
+    ),
+    (
+        "POST",
+        "/api/v1/workspaces/{workspace_id}/runs/{run_id}/cancel",
+        404,
+    ),
+    (
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/runs/{run_id}/approvals",
+        404,
+    ),
+    (
+        "POST",
+        "/api/v1/workspaces/{workspace_id}/runs/{run_id}/approvals/{approval_id}",
+        404,
+    ),
+    (
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/runs/{run_id}/evidence",
+        404,
+    ),
     (
         "POST",
         "/api/v1/workspaces/{workspace_id}/clusters/{cluster_id}/tools/{tool}/call",

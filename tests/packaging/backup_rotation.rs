@@ -11,7 +11,11 @@ async fn backup_into_a_directory_keeps_the_newest_n() {
     let app = Appliance::start().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    std::fs::write(dir.path().join("pre-upgrade-1-to-2-20260101T000000Z.redb"), b"kept").unwrap();
+    std::fs::write(
+        dir.path().join("pre-upgrade-1-to-2-20260101T000000Z.redb"),
+        b"kept",
+    )
+    .unwrap();
     let mut written = Vec::new();
     for run in 0..3 {
         let out = ok_stdout(&app.acorn(&["backup", "--dir", d, "--keep", "2"]));
@@ -20,9 +24,15 @@ async fn backup_into_a_directory_keeps_the_newest_n() {
             .find_map(|l| l.strip_prefix("backup: "))
             .unwrap_or_else(|| panic!("no backup line in {out}"))
             .to_owned();
-        assert!(path.starts_with(d) && path.contains("/acorn-") && path.ends_with("Z.redb"), "{path}");
+        assert!(
+            path.starts_with(d) && path.contains("/acorn-") && path.ends_with("Z.redb"),
+            "{path}"
+        );
         if run == 2 {
-            assert!(out.contains(&format!("deleted old backup: {}", written[0])), "{out}");
+            assert!(
+                out.contains(&format!("deleted old backup: {}", written[0])),
+                "{out}"
+            );
         }
         written.push(path);
         // Names have one-second resolution (the timer runs daily).
@@ -46,7 +56,10 @@ async fn backup_into_a_directory_keeps_the_newest_n() {
     assert!(verify.starts_with("ok: "), "{verify}");
 
     // --keep needs --dir, and at least 1.
-    for args in [&["backup", "--keep", "2"][..], &["backup", "--dir", d, "--keep", "0"][..]] {
+    for args in [
+        &["backup", "--keep", "2"][..],
+        &["backup", "--dir", d, "--keep", "0"][..],
+    ] {
         let out = app.acorn(args);
         assert!(!out.status.success(), "{args:?} is refused");
     }

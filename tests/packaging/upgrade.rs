@@ -38,7 +38,8 @@ fn fixtures() -> Vec<Fixture> {
                 .strip_suffix(".redb")?
                 .parse()
                 .ok()?;
-            let facts = serde_json::from_slice(&std::fs::read(path.with_extension("json")).ok()?).ok()?;
+            let facts =
+                serde_json::from_slice(&std::fs::read(path.with_extension("json")).ok()?).ok()?;
             Some(Fixture {
                 schema: n,
                 store: path,
@@ -67,7 +68,11 @@ fn every_earlier_schema_has_a_fixture_store_written_by_its_own_binary() {
     }
     for f in fixtures() {
         assert_eq!(f.facts["schema_version"], f.schema);
-        assert!(f.facts["made_by"]["commit"].is_string(), "schema {} records its commit", f.schema);
+        assert!(
+            f.facts["made_by"]["commit"].is_string(),
+            "schema {} records its commit",
+            f.schema
+        );
     }
 }
 
@@ -83,7 +88,11 @@ async fn login(app: &Appliance, facts: &Value) -> (String, String) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200, "the old administrator's password still works");
+    assert_eq!(
+        response.status(),
+        200,
+        "the old administrator's password still works"
+    );
     let cookie = session_cookie(&response).expect("session cookie");
     let me: Value = response.json().await.unwrap();
     (cookie, me["csrf_token"].as_str().unwrap().to_owned())
@@ -100,13 +109,21 @@ async fn get(app: &Appliance, session: &(String, String), path: &str) -> Value {
         None,
     )
     .await;
-    assert!(answer.status.is_success(), "GET {path}: {} {}", answer.status, answer.body);
+    assert!(
+        answer.status.is_success(),
+        "GET {path}: {} {}",
+        answer.status,
+        answer.body
+    );
     answer.body
 }
 
 #[tokio::test]
 async fn fixture_stores_of_every_earlier_schema_upgrade_with_a_backup_first() {
-    let fixtures: Vec<Fixture> = fixtures().into_iter().filter(|f| f.schema < CURRENT).collect();
+    let fixtures: Vec<Fixture> = fixtures()
+        .into_iter()
+        .filter(|f| f.schema < CURRENT)
+        .collect();
     assert!(!fixtures.is_empty());
     for f in fixtures {
         let n = f.schema;
@@ -117,16 +134,27 @@ async fn fixture_stores_of_every_earlier_schema_upgrade_with_a_backup_first() {
 
         // What the new binary says before it touches anything.
         let text = ok_stdout(&acorn(&state, &["upgrade-check"]));
-        assert!(text.contains(&format!("from schema {n} to {CURRENT}")), "{text}");
+        assert!(
+            text.contains(&format!("from schema {n} to {CURRENT}")),
+            "{text}"
+        );
         for k in n..CURRENT {
-            assert!(text.contains(&format!("  {k} -> {}: ", k + 1)), "step {k}: {text}");
+            assert!(
+                text.contains(&format!("  {k} -> {}: ", k + 1)),
+                "step {k}: {text}"
+            );
         }
         assert!(text.contains("pre-upgrade-"), "{text}");
-        let plan: Value = serde_json::from_str(&ok_stdout(&acorn(&state, &["upgrade-check", "--json"]))).unwrap();
+        let plan: Value =
+            serde_json::from_str(&ok_stdout(&acorn(&state, &["upgrade-check", "--json"]))).unwrap();
         assert_eq!(plan["plan"]["action"], "migrate");
         assert_eq!(plan["plan"]["from"], n);
         assert_eq!(plan["plan"]["to"], CURRENT);
-        assert_eq!(sha256_hex(&state.join("acorn.redb")), sha256_hex(&f.store), "upgrade-check writes nothing");
+        assert_eq!(
+            sha256_hex(&state.join("acorn.redb")),
+            sha256_hex(&f.store),
+            "upgrade-check writes nothing"
+        );
 
         // The upgrade itself: start the current binary on it.
         let mut app = Appliance::start_with(StartOptions {
@@ -137,7 +165,10 @@ async fn fixture_stores_of_every_earlier_schema_upgrade_with_a_backup_first() {
         let upgraded = app.wait_log(Duration::from_secs(10), |l| {
             l["message"] == "store upgraded; the backup holds the store as it was"
         });
-        assert_eq!((upgraded["from"].as_u64(), upgraded["to"].as_u64()), (Some(n.into()), Some(CURRENT.into())));
+        assert_eq!(
+            (upgraded["from"].as_u64(), upgraded["to"].as_u64()),
+            (Some(n.into()), Some(CURRENT.into()))
+        );
         let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
         assert_eq!(ready.status(), 200, "schema {n}");
 
@@ -149,14 +180,24 @@ async fn fixture_stores_of_every_earlier_schema_upgrade_with_a_backup_first() {
             .collect();
         assert_eq!(backups.len(), 1, "{backups:?}");
         let name = backups[0].file_name().unwrap().to_str().unwrap();
-        assert!(name.starts_with(&format!("pre-upgrade-{n}-to-{CURRENT}-")), "{name}");
-        assert_eq!(upgraded["backup"].as_str(), Some(backups[0].to_str().unwrap()));
+        assert!(
+            name.starts_with(&format!("pre-upgrade-{n}-to-{CURRENT}-")),
+            "{name}"
+        );
+        assert_eq!(
+            upgraded["backup"].as_str(),
+            Some(backups[0].to_str().unwrap())
+        );
         let verify = ok_stdout(&acorn(&state, &["verify", backups[0].to_str().unwrap()]));
-        assert!(verify.contains(&format!("ok: schema version {n}")), "{verify}");
+        assert!(
+            verify.contains(&format!("ok: schema version {n}")),
+            "{verify}"
+        );
 
         // Everything the old appliance held is served by the new one.
         assert_eq!(
-            cert_info(&state)["ca_sha256"], f.facts["ca_sha256"],
+            cert_info(&state)["ca_sha256"],
+            f.facts["ca_sha256"],
             "the appliance CA (the agents' pin) is the old one"
         );
         let session = login(&app, &f.facts).await;
@@ -164,21 +205,38 @@ async fn fixture_stores_of_every_earlier_schema_upgrade_with_a_backup_first() {
             let ws = f.facts["workspace"]["id"].as_str().unwrap();
             let list = get(&app, &session, "/api/v1/workspaces").await.to_string();
             assert!(list.contains(ws), "workspace {ws} in {list}");
-            let tokens = get(&app, &session, &format!("/api/v1/workspaces/{ws}/tokens")).await.to_string();
+            let tokens = get(&app, &session, &format!("/api/v1/workspaces/{ws}/tokens"))
+                .await
+                .to_string();
             let token = f.facts["api_token"]["id"].as_str().unwrap();
             assert!(tokens.contains(token), "API token {token} in {tokens}");
-            let audit = get(&app, &session, &format!("/api/v1/workspaces/{ws}/audit/verify")).await;
+            let audit = get(
+                &app,
+                &session,
+                &format!("/api/v1/workspaces/{ws}/audit/verify"),
+            )
+            .await;
             assert_eq!(audit["intact"], true, "the audit chain verifies: {audit}");
         }
         if n >= 3 {
             let ws = f.facts["workspace"]["id"].as_str().unwrap();
             let cluster = f.facts["cluster"]["id"].as_str().unwrap();
-            let one = get(&app, &session, &format!("/api/v1/workspaces/{ws}/clusters/{cluster}")).await;
+            let one = get(
+                &app,
+                &session,
+                &format!("/api/v1/workspaces/{ws}/clusters/{cluster}"),
+            )
+            .await;
             assert_eq!(one["name"], f.facts["cluster"]["name"]);
         }
         if n >= 4 {
             let ws = f.facts["workspace"]["id"].as_str().unwrap();
-            let provider = get(&app, &session, &format!("/api/v1/workspaces/{ws}/providers/local")).await;
+            let provider = get(
+                &app,
+                &session,
+                &format!("/api/v1/workspaces/{ws}/providers/local"),
+            )
+            .await;
             assert_eq!(provider["api_key"]["set"], true, "{provider}");
         }
         let (status, _, _) = app.stop();
@@ -187,7 +245,10 @@ async fn fixture_stores_of_every_earlier_schema_upgrade_with_a_backup_first() {
         let after = ok_stdout(&acorn(&state, &["upgrade-check"]));
         assert!(after.contains("up to date"), "{after}");
         let verify = ok_stdout(&acorn(&state, &["verify"]));
-        assert!(verify.contains(&format!("ok: schema version {CURRENT}")), "{verify}");
+        assert!(
+            verify.contains(&format!("ok: schema version {CURRENT}")),
+            "{verify}"
+        );
     }
 }
 
@@ -256,7 +317,10 @@ async fn a_store_from_a_newer_acorn_is_refused_by_upgrade_check_and_at_start() {
     assert!(!status.success());
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(stderr.contains("99.0.0") && stderr.contains(&format!("schema version {}", CURRENT + 1)), "{stderr}");
+    assert!(
+        stderr.contains("99.0.0") && stderr.contains(&format!("schema version {}", CURRENT + 1)),
+        "{stderr}"
+    );
     assert_eq!(sha256_hex(&store), before);
     assert!(!state.join("backups").exists(), "no backup, no migration");
 }

@@ -73,6 +73,15 @@ impl From<StoreError> for ApiError {
             e @ StoreError::ClusterNameTaken { .. } => {
                 ApiError::new(ErrorCode::ClusterNameTaken, e.to_string())
             }
+            e @ StoreError::RunInProgress { .. } => {
+                ApiError::new(ErrorCode::RunInProgress, e.to_string())
+            }
+            e @ StoreError::RunFinished { .. } => {
+                ApiError::new(ErrorCode::RunFinished, e.to_string())
+            }
+            e @ StoreError::ApprovalDecided { .. } => {
+                ApiError::new(ErrorCode::ApprovalAlreadyDecided, e.to_string())
+            }
             StoreError::SnapshotBudgetExceeded { message } => {
                 ApiError::new(ErrorCode::SnapshotBudgetExceeded, message)
             }

@@ -177,10 +177,13 @@ impl Engine {
             // No subscriber is fine: the events are in the store.
             let _ = handle.events.send(e.clone());
         }
-        if events.iter().any(|e| e.kind.ends_run())
-            && let Ok(mut live) = self.live.lock()
-        {
-            live.remove(&first.run_id);
+        if events.iter().any(|e| e.kind.ends_run()) {
+            // A worker still executing the run (it was cancelled) stops now: its model stream
+            // and tool calls are dropped with its future.
+            let _ = handle.cancel.send(true);
+            if let Ok(mut live) = self.live.lock() {
+                live.remove(&first.run_id);
+            }
         }
         if let Ok(observers) = self.observers.lock() {
             for o in observers.iter() {
@@ -215,12 +218,8 @@ impl Engine {
             at_ms: crate::util::now_ms(),
             data: serde_json::json!({ "by": by }),
         };
+        // Publishing the terminal event tells the run's worker to stop.
         let run = self.commit(run_id, change, vec![event]).await?;
-        if let Ok(live) = self.live.lock()
-            && let Some(handle) = live.get(run_id)
-        {
-            let _ = handle.cancel.send(true);
-        }
         if let Ok(mut q) = self.queue.lock() {
             q.remove(run_id);
         }

@@ -353,11 +353,9 @@ impl Driver {
             .and_then(|p| p.model(&self.run.model))
             .and_then(|m| m.context_window)
             .unwrap_or(u64::MAX);
-        self.run
-            .limits
-            .max_context_tokens
-            .min(window)
-            .saturating_sub(max_tokens)
+        let context = self.run.limits.max_context_tokens.min(window);
+        // Room for the answer, but never more than a quarter of the window.
+        context.saturating_sub(max_tokens.min(context / 4))
     }
 
     /// One model call: streams text into `model.delta` events; returns the text and the calls.
@@ -408,7 +406,27 @@ impl Driver {
         let mut pending = String::new();
         let mut last_flush = Instant::now();
         let mut failure = None;
-        while let Some(item) = stream.events.recv().await {
+        loop {
+            // Text waiting to be flushed is flushed on time even when the model pauses.
+            let item = if pending.is_empty() {
+                stream.events.recv().await
+            } else {
+                let left = DELTA_INTERVAL.saturating_sub(last_flush.elapsed());
+                match tokio::time::timeout(left, stream.events.recv()).await {
+                    Ok(item) => item,
+                    Err(_) => {
+                        let text = std::mem::take(&mut pending);
+                        self.event(
+                            RunEventKind::ModelDelta,
+                            json!({"step": step, "text": text}),
+                        )
+                        .await?;
+                        last_flush = Instant::now();
+                        continue;
+                    }
+                }
+            };
+            let Some(item) = item else { break };
             match item {
                 Ok(event) => {
                     assembled.push(&event);

@@ -244,7 +244,12 @@ pub(super) fn cronjob(ctx: &Ctx, key: &ObjKey, cj: &Value, out: &mut Vec<Finding
     }
     for a in active {
         if let Some(name) = s(a, "name") {
-            d.object(&ObjKey::new("Job", &key.namespace, name));
+            let job = ObjKey::new("Job", &key.namespace, name);
+            d.object(&job);
+            // The hung run's pods: where its log says why.
+            for pod in ctx.snap.children(&job).iter().filter(|k| k.kind == "Pod") {
+                d.object(pod);
+            }
         }
     }
     out.push(d.finish(ctx.now));

@@ -143,11 +143,97 @@ fn pressure(
         d.field(pod_key, pod, "status.message");
     }
     let metrics_key = ObjKey::new("NodeMetrics", "", &key.name);
-    if kind == "MemoryPressure"
-        && let Some(m) = ctx.snap.get(&metrics_key)
-    {
-        d.field(&metrics_key, m, "usage.memory");
-        d.field(key, node, "status.allocatable.memory");
+    if kind == "MemoryPressure" {
+        if let Some(m) = ctx.snap.get(&metrics_key) {
+            d.field(&metrics_key, m, "usage.memory");
+            d.field(key, node, "status.allocatable.memory");
+        }
+        top_memory(ctx, key, &mut d);
     }
     out.push(d.finish(ctx.now));
+}
+
+/// The running pods of the node using the most memory (by PodMetrics), with their limits:
+/// under memory pressure the biggest consumer, often one without a limit, is the lead.
+fn top_memory(ctx: &Ctx, node: &ObjKey, d: &mut Draft) {
+    let mut usage: Vec<(u64, &ObjKey, &Value, String)> = Vec::new();
+    for pod_key in ctx.snap.pods_on(&node.name) {
+        let Some(pod) = ctx.snap.get(pod_key) else {
+            continue;
+        };
+        if s(pod, "status.phase") != Some("Running") {
+            continue;
+        }
+        let metrics = ObjKey::new("PodMetrics", &pod_key.namespace, &pod_key.name);
+        let Some(m) = ctx.snap.get(&metrics) else {
+            continue;
+        };
+        for c in arr(m, "containers") {
+            if let (Some(name), Some(bytes)) =
+                (s(c, "name"), s(c, "usage.memory").and_then(quantity_bytes))
+            {
+                usage.push((bytes, pod_key, pod, name.to_string()));
+            }
+        }
+    }
+    usage.sort_by_key(|u| std::cmp::Reverse(u.0));
+    for (_, pod_key, pod, container) in usage.into_iter().take(2) {
+        let metrics = ObjKey::new("PodMetrics", &pod_key.namespace, &pod_key.name);
+        d.object(pod_key);
+        if let Some(m) = ctx.snap.get(&metrics) {
+            d.field(
+                &metrics,
+                m,
+                &format!("containers[{container}].usage.memory"),
+            );
+        }
+        d.field(
+            pod_key,
+            pod,
+            &format!("spec.containers[{container}].resources"),
+        );
+    }
+}
+
+/// Bytes of a Kubernetes memory quantity (`512Mi`, `7012344Ki`, `1G`, `1e9`, `1024`).
+pub(crate) fn quantity_bytes(q: &str) -> Option<u64> {
+    let q = q.trim();
+    let split = q
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let n: f64 = number.parse().ok()?;
+    let factor: f64 = match suffix {
+        "" => 1.0,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "k" | "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "m" => 1e-3,
+        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
+        _ => return None,
+    };
+    let bytes = n * factor;
+    // Truncation is fine: a byte count, well inside u64 for any real quantity.
+    (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity_bytes("512Mi"), Some(512 * 1024 * 1024));
+        assert_eq!(quantity_bytes("7012344Ki"), Some(7_012_344 * 1024));
+        assert_eq!(quantity_bytes("1G"), Some(1_000_000_000));
+        assert_eq!(quantity_bytes("1e3"), Some(1000));
+        assert_eq!(quantity_bytes("12"), Some(12));
+        assert_eq!(quantity_bytes("x"), None);
+        assert_eq!(quantity_bytes("5Qi"), None);
+    }
 }

@@ -61,6 +61,9 @@ pub(super) fn check(ctx: &Ctx, key: &ObjKey, pod: &Value, out: &mut Vec<super::F
         return;
     }
     let mut drafts: BTreeMap<&'static str, Draft> = BTreeMap::new();
+    // Events are read (and sorted) once per pod, and only for a pod with a container that
+    // could make a finding: most pods of a cluster are healthy.
+    let mut events: Option<Vec<(&ObjKey, &Value)>> = None;
     for (list, spec_list) in [
         ("initContainerStatuses", "initContainers"),
         ("containerStatuses", "containers"),
@@ -69,6 +72,9 @@ pub(super) fn check(ctx: &Ctx, key: &ObjKey, pod: &Value, out: &mut Vec<super::F
             let Some(name) = ne(status, "name") else {
                 continue;
             };
+            if healthy(status) {
+                continue;
+            }
             let c = Container {
                 name,
                 list,
@@ -76,10 +82,18 @@ pub(super) fn check(ctx: &Ctx, key: &ObjKey, pod: &Value, out: &mut Vec<super::F
                 spec: item(pod, &format!("spec.{spec_list}"), "name", name),
                 spec_list,
             };
-            container(ctx, key, pod, &c, &mut drafts);
+            let events = events.get_or_insert_with(|| ctx.events(key));
+            container(ctx, key, pod, &c, events, &mut drafts);
         }
     }
     out.extend(drafts.into_values().map(|d| d.finish(ctx.now)));
+}
+
+/// Running, ready, never restarted: no rule can fire for this container.
+fn healthy(status: &Value) -> bool {
+    get(status, "state.running").is_some()
+        && status.get("ready").and_then(Value::as_bool) == Some(true)
+        && i(status, "restartCount").unwrap_or(0) == 0
 }
 
 fn container(
@@ -87,6 +101,7 @@ fn container(
     key: &ObjKey,
     pod: &Value,
     c: &Container,
+    events: &[(&ObjKey, &Value)],
     drafts: &mut BTreeMap<&'static str, Draft>,
 ) {
     let waiting = c.waiting();
@@ -94,7 +109,6 @@ fn container(
     let running = get(c.status, "state.running").is_some();
     let last_reason = s(c.status, "lastState.terminated.reason");
     let last_finished = ctx.age(c.status, "lastState.terminated.finishedAt");
-    let events = ctx.events(key);
     let mine = |e: &&(&ObjKey, &Value)| {
         event_container(e.1).is_none_or(|n| n == c.name) && ctx.recent(e.1)
     };
@@ -128,7 +142,7 @@ fn container(
         && last_finished.is_some_and(|a| a <= 600);
     if waiting == Some("CrashLoopBackOff") || recent_crash {
         let d = draft(drafts, "pod.crash_loop", Severity::Critical, key);
-        crash_loop(ctx, key, pod, c, d, &events);
+        crash_loop(ctx, key, pod, c, d, events);
         return;
     }
     if let Some(
@@ -140,12 +154,12 @@ fn container(
     ) = waiting
     {
         let d = draft(drafts, "pod.image_pull", Severity::Critical, key);
-        image_pull(ctx, key, pod, c, d, reason, &events);
+        image_pull(ctx, key, pod, c, d, reason, events);
         return;
     }
     if waiting == Some("CreateContainerConfigError") {
         let d = draft(drafts, "pod.config_error", Severity::Critical, key);
-        config_error(ctx, key, pod, c, d, &events);
+        config_error(ctx, key, pod, c, d, events);
         return;
     }
     let ready = c.status.get("ready").and_then(Value::as_bool) == Some(true);

@@ -12,11 +12,22 @@
 //! include others), touch redb, or delete files it did not write.
 //!
 //! # Layout
-//! - `mod.rs`: the public types and [`SearchIndex`] (open, add, commit, clear, search).
+//! - `mod.rs`: the public types and [`SearchIndex`] (open, add, delete, commit, clear, search).
 //! - `schema.rs`: fields, the body analyzer, [`SEARCH_SCHEMA_VERSION`].
 //! - `query.rs`: the query language (lexer, parser with positions, lowering to tantivy).
 //! - `dir.rs`: the directory lock, the `acorn-search.json` marker, wiping for a rebuild.
 //! - `tests.rs`: unit tests against a real index in a temporary directory.
+//!
+//! # Query language
+//! Words are matched after the same analysis as the text (split at anything that is not a
+//! letter or digit, lowercased, English stem), so `crashing` finds "crashed"; a word that
+//! splits into several tokens (`checkout-worker`, `2025-11-03`) is a phrase; `"quoted words"`
+//! are a phrase. Words side by side must all match; `OR` and `AND` (upper case) combine,
+//! `AND` first; `-word` or `NOT word` excludes; parentheses group. `kind:`, `cluster:`,
+//! `session:`, `run:`, `author:` and `model:` filter on exact identifiers (a quoted value may
+//! hold spaces). Anything else before a `:` is refused (quote text that contains `:`), as is
+//! `workspace:` (the caller decides workspaces). A refused query is [`SearchError::Syntax`]
+//! with the character offset of the fault, meant for an HTTP 400.
 //!
 //! # Durability and crashes
 //! [`SearchIndex::commit`] stores the watermark as the tantivy commit payload, in the same
@@ -282,7 +293,7 @@ struct WriterState {
     writer: Option<IndexWriter>,
     /// The highest gseq committed or buffered; lower documents are skipped by `add`.
     highest: u64,
-    /// Documents buffered since the last commit.
+    /// Documents and deletions buffered since the last commit.
     pending: u64,
 }
 
@@ -409,6 +420,33 @@ impl SearchIndex {
             taken += 1;
         }
         Ok(taken)
+    }
+
+    /// Deletes every document of these runs (a run deleted from the store). Buffered like
+    /// [`SearchIndex::add`]: visible and durable with the next commit. A crash before that
+    /// commit loses the deletion, so the store must be able to replay it (the deletion recorded
+    /// at a `gseq` the catch-up passes again).
+    pub fn delete_runs(&self, runs: &[String]) -> Result<(), SearchError> {
+        self.delete_terms(self.inner.fields.run, runs)
+    }
+
+    /// Deletes every document of these workspaces (a workspace deleted from the store); same
+    /// durability as [`SearchIndex::delete_runs`].
+    pub fn delete_workspaces(&self, workspaces: &[String]) -> Result<(), SearchError> {
+        self.delete_terms(self.inner.fields.workspace, workspaces)
+    }
+
+    fn delete_terms(&self, field: Field, values: &[String]) -> Result<(), SearchError> {
+        let mut state = self.writer();
+        let Some(writer) = state.writer.as_ref() else {
+            return Err(SearchError::WriterLost);
+        };
+        for v in values {
+            writer.delete_term(Term::from_field_text(field, v));
+        }
+        // A deletion is a change to commit even when no document was added.
+        state.pending += values.len() as u64;
+        Ok(())
     }
 
     /// Makes everything added durable and visible, recording `watermark` atomically with the

@@ -8,27 +8,27 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
+    Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer,
 };
 
 /// The version of the index layout: fields, their options and the analyzer. Bump it whenever
 /// any of them changes; an index of another version is rebuilt.
-pub const SEARCH_SCHEMA_VERSION: u32 = 1;
+pub const SEARCH_SCHEMA_VERSION: u32 = 2;
 
 /// The name the body analyzer is registered under. It carries the version so that an index
 /// written by another layout can never silently run with this analyzer.
-pub(crate) const BODY_ANALYZER: &str = "acorn_en_v1";
+pub(crate) const BODY_ANALYZER: &str = "acorn_en_v2";
 
 /// Tokens longer than this are dropped (base64 blobs, long hashes); 64 keeps a sha256 digest
 /// (an image digest in a pod spec) findable.
 const MAX_TOKEN_BYTES: usize = 64;
 
-/// The analyzer of `body`: split on anything that is not a letter or digit, drop overlong
-/// tokens, lowercase, English stem. Queries go through the same analyzer, so "crashing" finds
-/// "crashes", and `checkout-worker` becomes the phrase `checkout worker`. No stop words: operators
-/// search for "not ready" and "no endpoints".
+/// The analyzer of `body`: [`WordTokenizer`], drop overlong tokens, lowercase, English stem.
+/// Queries go through the same analyzer, so "crashing" finds "crashes", and `checkout-worker`
+/// becomes the phrase `checkout worker`. No stop words: operators search for "not ready" and
+/// "no endpoints".
 pub(crate) fn body_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
+    TextAnalyzer::builder(WordTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES + 1))
         .filter(LowerCaser)
         .filter(Stemmer::new(Language::English))
@@ -113,5 +113,143 @@ impl Fields {
             "model" => Some(self.model),
             _ => None,
         }
+    }
+}
+
+/// Splits text into runs of letters and digits (like tantivy's `SimpleTokenizer`), and also
+/// splits an ISO 8601 date from its time: `2025-11-03T19:08:34Z` gives `2025 11 03 T19 08 34Z`,
+/// so that searching the date `2025-11-03` (a phrase) or `T19` finds log lines stamped that way.
+/// Without it the run `03T19` would be one token that neither query produces.
+#[derive(Clone, Default)]
+pub(crate) struct WordTokenizer {
+    token: Token,
+}
+
+pub(crate) struct WordTokenStream<'a> {
+    text: &'a str,
+    /// Byte offset where the search for the next token starts.
+    at: usize,
+    token: &'a mut Token,
+}
+
+impl Tokenizer for WordTokenizer {
+    type TokenStream<'a> = WordTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordTokenStream<'a> {
+        self.token.reset();
+        WordTokenStream {
+            text,
+            at: 0,
+            token: &mut self.token,
+        }
+    }
+}
+
+impl TokenStream for WordTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        self.token.text.clear();
+        let rest = &self.text[self.at..];
+        let Some((skip, _)) = rest.char_indices().find(|(_, c)| c.is_alphanumeric()) else {
+            self.at = self.text.len();
+            return false;
+        };
+        let start = self.at + skip;
+        let run = &self.text[start..];
+        let mut len = run
+            .char_indices()
+            .find(|(_, c)| !c.is_alphanumeric())
+            .map_or(run.len(), |(i, _)| i);
+        // `<digits>T<digit>`: end this token before the `T` (a date joined to its time).
+        let bytes = &run.as_bytes()[..len];
+        let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0
+            && matches!(bytes.get(digits), Some(b'T' | b't'))
+            && bytes.get(digits + 1).is_some_and(u8::is_ascii_digit)
+        {
+            len = digits;
+        }
+        self.token.position = self.token.position.wrapping_add(1);
+        self.token.offset_from = start;
+        self.token.offset_to = start + len;
+        self.token.text.push_str(&run[..len]);
+        self.at = start + len;
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_analyzer;
+
+    fn analyze(text: &str) -> Vec<(String, usize, usize, usize)> {
+        let mut analyzer = body_analyzer();
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while let Some(t) = stream.next() {
+            out.push((t.text.clone(), t.position, t.offset_from, t.offset_to));
+        }
+        out
+    }
+
+    fn texts(text: &str) -> Vec<String> {
+        analyze(text).into_iter().map(|t| t.0).collect()
+    }
+
+    #[test]
+    fn analyzer_table() {
+        let table: &[(&str, &[&str])] = &[
+            (
+                "Pods are crashing, CrashLoopBackOff!",
+                &["pod", "are", "crash", "crashloopbackoff"],
+            ),
+            (
+                "checkout-worker-7d9f8b6c5-x2x9z",
+                &["checkout", "worker", "7d9f8b6c5", "x2x9z"],
+            ),
+            (
+                "2025-11-03T19:08:34.019Z",
+                &["2025", "11", "03", "t19", "08", "34", "019z"],
+            ),
+            (
+                "k8s v1 sha256 10T 10Tb T19 t19",
+                &["k8s", "v1", "sha256", "10t", "10tb", "t19", "t19"],
+            ),
+            ("Ünïcödé évictions", &["ünïcödé", "éviction"]),
+            ("not no NOT", &["not", "no", "not"]),
+            ("", &[]),
+            (" -- ... ", &[]),
+        ];
+        for (text, expected) in table {
+            assert_eq!(texts(text), *expected, "{text:?}");
+        }
+        // 64-byte tokens are kept (a sha256 digest), longer ones dropped.
+        let digest = "a".repeat(64);
+        assert_eq!(
+            texts(&format!("{digest} {digest}b x")),
+            vec![digest.as_str(), "x"]
+        );
+    }
+
+    #[test]
+    fn positions_and_offsets_point_into_the_text() {
+        let text = "at 2025-11-03T19:08 the Pod évicted";
+        let tokens = analyze(text);
+        let positions: Vec<usize> = tokens.iter().map(|t| t.1).collect();
+        assert_eq!(positions, (0..tokens.len()).collect::<Vec<_>>());
+        let originals: Vec<&str> = tokens.iter().map(|t| &text[t.2..t.3]).collect();
+        assert_eq!(
+            originals,
+            vec![
+                "at", "2025", "11", "03", "T19", "08", "the", "Pod", "évicted"
+            ]
+        );
     }
 }

@@ -105,7 +105,7 @@ fn corpus() -> Vec<SearchDoc> {
             "r9",
             "answer",
             8_000,
-            "Restarting the zookeeper pods restores the quorum; exit code 137 was unrelated.",
+            "Restarting the zookeeper pods restores the quorum; exit code 137 at 2025-11-03T19:08:34Z was unrelated.",
         ),
         doc(
             9,
@@ -212,6 +212,11 @@ fn query_language_table() {
         // operators are upper case only: lower-case ones are words
         ("no and endpoints", &[WS_A], &[]),
         ("not", &[WS_A], &[10]),
+        // dates joined to their time (ISO 8601) are found by the date and by the hour
+        ("2025-11-03", &[WS_B], &[8]),
+        ("T19", &[WS_B], &[8]),
+        ("2025-11-03T19:08", &[WS_B], &[8]),
+        ("2025-11-04", &[WS_B], &[]),
         // punctuation-only words are ignored next to real ones
         ("oomkilled !!!", &[WS_A], &[2, 3]),
         // blank text: everything in the filters
@@ -717,6 +722,44 @@ fn crash_between_add_and_commit_keeps_the_last_commit() {
 }
 
 #[test]
+fn crash_after_segments_were_flushed_keeps_the_last_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx_files = |dir: &Path| segment_files(dir, "idx").len();
+    let committed_segments;
+    {
+        // The smallest writer tantivy allows (15 MB, one thread), so that the buffered
+        // documents below are written to disk as a segment before any commit.
+        let options = SearchOptions {
+            writer_heap_bytes: 15_000_000,
+            writer_threads: 1,
+        };
+        let (idx, _) = SearchIndex::open_with(tmp.path(), &options).unwrap();
+        idx.add(&corpus()[..5]).unwrap();
+        idx.commit(5).unwrap();
+        committed_segments = idx_files(tmp.path());
+        let mut gseq = 5;
+        let mut batch = Vec::new();
+        for i in 0..400 {
+            gseq += 1;
+            // Distinct words, so that the postings (not only the text) fill the memory budget.
+            let body: String = (0..2000).map(|j| format!("w{i}x{j} ")).collect();
+            batch.push(doc(gseq, WS_A, "c", "r", "tool_result", 0, &body));
+        }
+        idx.add(&batch).unwrap();
+        assert_eq!(idx.doc_count(), 5);
+        drop(idx);
+    }
+    assert!(
+        idx_files(tmp.path()) > committed_segments,
+        "the uncommitted documents reached the disk as a segment"
+    );
+    let (idx, opened) = SearchIndex::open(tmp.path()).unwrap();
+    assert_eq!(opened, Opened::Ready { watermark: 5 });
+    assert_eq!(idx.doc_count(), 5);
+    assert_eq!(idx.search(&q("w1x1", &[WS_A])).unwrap().total, 0);
+}
+
+#[test]
 fn add_skips_what_the_index_already_has() {
     let tmp = tempfile::tempdir().unwrap();
     let idx = fresh(tmp.path());
@@ -980,4 +1023,24 @@ fn writers_and_searchers_on_several_threads() {
         .unwrap();
     idx.commit(last + 1).unwrap();
     assert_eq!(idx.doc_count(), 61);
+}
+
+#[test]
+fn deleted_runs_and_workspaces_disappear_at_commit() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let idx = filled(tmp.path());
+        idx.delete_runs(&["r1".into()]).unwrap();
+        // Not before the commit.
+        assert_eq!(idx.search(&q("", &[WS_A])).unwrap().total, 8);
+        idx.commit(10).unwrap();
+        assert_eq!(gseqs(&idx, &q("", &[WS_A])), set(&[4, 5, 6, 9, 10]));
+        idx.delete_workspaces(&[WS_B.into()]).unwrap();
+        idx.commit(11).unwrap();
+        assert_eq!(idx.search(&q("", &[WS_B])).unwrap().total, 0);
+        assert_eq!(idx.doc_count(), 5);
+    }
+    let (idx, opened) = SearchIndex::open(tmp.path()).unwrap();
+    assert_eq!(opened, Opened::Ready { watermark: 11 });
+    assert_eq!(gseqs(&idx, &q("", &[WS_A, WS_B])), set(&[4, 5, 6, 9, 10]));
 }

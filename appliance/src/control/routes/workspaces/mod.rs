@@ -5,6 +5,7 @@ mod audit;
 mod clusters;
 mod invitations;
 mod members;
+mod runs;
 mod tokens;
 
 use acorn_proto::authz::Action;
@@ -64,6 +65,7 @@ pub fn routes() -> Vec<RouteSpec> {
     routes.extend(tokens::routes());
     routes.extend(audit::routes());
     routes.extend(clusters::routes());
+    routes.extend(runs::routes());
     routes
 }
 
