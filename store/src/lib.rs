@@ -81,6 +81,8 @@ mod tests_clusters;
 mod tests_gateway;
 #[cfg(test)]
 mod tests_identity;
+#[cfg(test)]
+mod tests_runs;
 
 pub use acorn_proto::authz::Role;
 pub use audit::{
