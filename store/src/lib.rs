@@ -85,6 +85,8 @@ mod tests_gateway;
 #[cfg(test)]
 mod tests_identity;
 #[cfg(test)]
+mod tests_runs;
+#[cfg(test)]
 mod tests_upgrade;
 
 pub use acorn_proto::authz::Role;
