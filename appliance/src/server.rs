@@ -99,6 +99,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     engine.start_workers(shutdown_rx.clone());
+    crate::findings::start(&config.findings, &control, &engine, shutdown_rx.clone());
 
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
