@@ -10,9 +10,11 @@
 //! - `kubesim/`: the Kubernetes API simulator through kube-rs, kubectl and raw HTTP.
 //! - `cluster_link/`: registration, the real agent against the simulator, tools, hostile input.
 //! - `runs/`: sessions and runs end to end (engine, approvals, SSE, limits, crashes) with a scripted model.
+//! - `findings/`: the findings service and API, lifecycle, `acorn analyze`, auto-triage.
 
 mod appliance;
 mod cluster_link;
+mod findings;
 mod gateway;
 mod harness;
 mod identity;

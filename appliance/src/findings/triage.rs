@@ -235,7 +235,8 @@ async fn start(
 pub fn question(finding: &Finding) -> String {
     let objects: Vec<String> = finding.objects.iter().map(|o| o.display()).collect();
     let mut q = format!(
-        "Acorn's analyzers opened a critical finding: {} (rule {}; objects: {}).\n",
+        "Acorn's analyzers opened a critical finding ({}): {} (rule {}; objects: {}).\n",
+        finding.id,
         finding.title,
         finding.rule,
         objects.join(", ")
