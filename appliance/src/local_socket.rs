@@ -32,6 +32,7 @@ pub struct LocalOps {
     pub control: Control,
     pub tls: Arc<TlsService>,
     pub gateway: Arc<crate::gateway::Gateway>,
+    pub search: Arc<crate::control::search::RunSearch>,
 }
 
 /// Binds the socket (replacing a stale file) and serves it until `shutdown` fires.
@@ -93,6 +94,11 @@ async fn dispatch(request: LocalRequest, ops: &LocalOps) -> LocalResponse {
         LocalRequest::Recover { username } => recover(ops, username).await,
         LocalRequest::Backup { out } => backup(ops, out).await,
         LocalRequest::Gateway(request) => crate::gateway::ops::handle(&ops.gateway, request).await,
+        LocalRequest::Reindex => ops.search.reindex().await.map(|()| LocalResponse::Reindexing {
+            message: "the search index was dropped and is being rebuilt from the store; searches \
+                      answer with index \"rebuilding\" until it is done"
+                .into(),
+        }),
     };
     result.unwrap_or_else(|message| LocalResponse::Error { message })
 }

@@ -141,6 +141,10 @@ enum Verb {
     /// Print version, schema version and build flags.
     #[command(after_help = "Example:\n  acorn version")]
     Version,
+    /// Rebuild the run search index from the store (in the background on a running server;
+    /// at the next start otherwise).
+    #[command(after_help = "Example:\n  sudo -u acorn acorn reindex")]
+    Reindex,
     /// Check an evidence bundle's signature offline (no appliance needed).
     #[command(
         after_help = "Example:\n  acorn verify-bundle run_0193.json --fingerprint 3f1c…\n\n\
@@ -377,6 +381,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let request = acorn_proto::gateway::GatewayLocalRequest::RotateKek { new_kek_file };
             gateway::ops::cli(&state_dir, request, false).await
         }
+        Verb::Reindex => reindex(&state_dir).await,
         Verb::VerifyBundle { file, fingerprint } => verify_bundle(&file, fingerprint.as_deref()),
         Verb::Analyze(args) => {
             let input = match args.input.kubeconfig {
@@ -482,4 +487,33 @@ fn verify_bundle(file: &std::path::Path, fingerprint: Option<&str>) -> anyhow::R
     }
     println!("run: {}", bundle.bundle["run_id"].as_str().unwrap_or("?"));
     Ok(())
+}
+
+/// `acorn reindex`: asks the running server, or (stopped) removes the index so that the next
+/// start rebuilds it.
+async fn reindex(state_dir: &std::path::Path) -> anyhow::Result<()> {
+    use acorn_proto::ops::{LocalRequest, LocalResponse};
+    match local_socket::request(state_dir, &LocalRequest::Reindex).await? {
+        Some(LocalResponse::Reindexing { message }) => {
+            println!("{message}");
+            Ok(())
+        }
+        Some(LocalResponse::Error { message }) => Err(anyhow::anyhow!(message)),
+        Some(other) => Err(anyhow::anyhow!(
+            "unexpected answer from the server: {other:?}"
+        )),
+        None => {
+            let dir = state_dir.join("search");
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(anyhow::anyhow!("cannot remove {}: {e}", dir.display())),
+            }
+            println!(
+                "no server is running on {}; the search index was removed and is rebuilt at the next start",
+                state_dir.display()
+            );
+            Ok(())
+        }
+    }
 }

@@ -69,23 +69,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tls.spawn_background(shutdown_rx.clone());
     crate::gateway::spawn_housekeeping(Arc::clone(&gateway), shutdown_rx.clone());
     control.spawn_housekeeping(shutdown_rx.clone());
-    let ops = LocalOps {
-        control: control.clone(),
-        tls: Arc::clone(&tls),
-        gateway: Arc::clone(&gateway),
-    };
-    let socket = local_socket::serve(&state_dir, ops, shutdown_rx.clone())
-        .with_context(|| format!("cannot create the local socket in {}", state_dir.display()))?;
-    if let Some(every) = config.backup.schedule {
-        ops::backup::spawn_schedule(
-            store.clone(),
-            every,
-            config.backup_dir(),
-            config.backup.keep,
-            shutdown_rx.clone(),
-        );
-    }
-
     let evidence = Arc::new(crate::engine::evidence::EvidenceSigner::open(&gateway).await?);
     tracing::info!(fingerprint = %evidence.fingerprint(), "evidence signing key");
     let engine =
@@ -100,6 +83,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     engine.start_workers(shutdown_rx.clone());
     crate::findings::start(&config.findings, &control, &engine, shutdown_rx.clone());
+    let search =
+        crate::control::search::RunSearch::open(store.clone(), &state_dir, shutdown_rx.clone())?;
+    {
+        let search = Arc::clone(&search);
+        engine.observe(Arc::new(move |_| search.notify()));
+    }
+
+    let ops = LocalOps {
+        control: control.clone(),
+        tls: Arc::clone(&tls),
+        gateway: Arc::clone(&gateway),
+        search: Arc::clone(&search),
+    };
+    let socket = local_socket::serve(&state_dir, ops, shutdown_rx.clone())
+        .with_context(|| format!("cannot create the local socket in {}", state_dir.display()))?;
+    if let Some(every) = config.backup.schedule {
+        ops::backup::spawn_schedule(
+            store.clone(),
+            every,
+            config.backup_dir(),
+            config.backup.keep,
+            shutdown_rx.clone(),
+        );
+    }
 
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
@@ -109,6 +116,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         gateway,
         engine,
         evidence,
+        search: Arc::clone(&search),
     };
     let app = routes::router(state, config.server.max_body_bytes);
     let handle = axum_server::Handle::new();

@@ -24,6 +24,8 @@ pub enum LocalRequest {
     },
     /// `acorn gateway …` and `acorn secrets …`.
     Gateway(crate::gateway::GatewayLocalRequest),
+    /// Drop the run search index and rebuild it from the store, for `acorn reindex`.
+    Reindex,
 }
 
 /// The answer on the local control socket.
@@ -38,6 +40,11 @@ pub enum LocalResponse {
     Backup(BackupDone),
     /// A gateway operation succeeded.
     Gateway(crate::gateway::GatewayLocalResponse),
+    /// The search index is being rebuilt in the background.
+    Reindexing {
+        /// What happens now.
+        message: String,
+    },
     /// The operation failed; the message says why.
     Error {
         /// What went wrong and what to do.

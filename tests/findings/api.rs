@@ -263,6 +263,8 @@ async fn a_pod_that_recovers_goes_recovering_then_resolved_and_flapping_keeps_on
     let before = new["first_seen"].clone();
     let mut w = w;
     w.app.restart().await;
+    // The client's pooled connection died with the process: sign in again on a fresh one.
+    w.owner = crate::harness::identity::login(&w.app, "owner").await;
     let after = crash_finding(&w, &cluster.id, "active").await;
     assert_eq!(after["first_seen"], before);
 }

@@ -128,6 +128,21 @@ impl Appliance {
         self.client = fresh.client.clone();
     }
 
+    /// Stops (SIGTERM), runs `between` on the state dir, and starts again like [`Self::restart`].
+    pub async fn restart_after(&mut self, between: impl FnOnce(&Path)) {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "acorn did not stop within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        between(&self.state_dir);
+        let mut fresh = Appliance::start_with(self.options.clone()).await;
+        std::mem::swap(&mut self.child, &mut fresh.child);
+        std::mem::swap(&mut self.logs, &mut fresh.logs);
+        self.client = fresh.client.clone();
+    }
+
     /// Stops (SIGTERM) and starts again on the same state dir, port and configuration.
     pub async fn restart(&mut self) {
         self.signal("TERM");

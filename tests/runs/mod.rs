@@ -7,12 +7,14 @@
 //!   read-write runs with approval (approve, reject, timeout; read-only runs never reach one);
 //! - `limits`: loop guard, every limit, invalid tool calls, cancellation mid-stream and
 //!   mid-tool-call, agent disconnect mid-run, kill -9 mid-run;
-//! - `bad_input`: hostile requests to the runs API.
+//! - `bad_input`: hostile requests to the runs API;
+//! - `search`: full-text search of runs, workspace isolation, syntax errors, index rebuilds.
 
 mod bad_input;
 mod flows;
 mod limits;
 pub mod model;
+mod search;
 
 use std::time::{Duration, Instant};
 

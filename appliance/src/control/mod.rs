@@ -10,6 +10,7 @@
 //! - [`agent_install`]: the install instructions (Helm command, plain manifest) for a cluster's agent;
 //! - [`clusters`]: cluster registration, agent keys, the clusters' pictures and ad-hoc tool calls;
 //! - [`hub`]: the agent hub, the appliance's end of every agent tunnel (`/api/v1/agent/connect`);
+//! - [`runs`]: sessions, runs, approvals, evidence; [`search`]: the run search index and its service;
 //! - [`setup`]: one-time links that create or reset a local administrator;
 //! - [`error`]: `ApiError`, the one conversion from a failure to `{code, message, type, link}`;
 //! - [`routes`]: the route table and the axum router, one module per URL subtree.
@@ -24,6 +25,7 @@ pub mod hub;
 pub mod oidc;
 pub mod routes;
 pub mod runs;
+pub mod search;
 pub mod setup;
 pub mod tokens;
 pub mod users;

@@ -60,8 +60,11 @@ pub struct Engine {
     work: Notify,
     live: Mutex<HashMap<String, Arc<LiveRun>>>,
     /// Called with every published batch (the search indexer).
-    observers: Mutex<Vec<Arc<dyn Fn(&[RunEvent]) + Send + Sync>>>,
+    observers: Mutex<Vec<EventObserver>>,
 }
+
+/// A callback for every published batch of run events.
+pub type EventObserver = Arc<dyn Fn(&[RunEvent]) + Send + Sync>;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -115,7 +118,7 @@ impl Engine {
     }
 
     /// Registers a callback for every batch of published events.
-    pub fn observe(&self, f: Arc<dyn Fn(&[RunEvent]) + Send + Sync>) {
+    pub fn observe(&self, f: EventObserver) {
         if let Ok(mut o) = self.observers.lock() {
             o.push(f);
         }

@@ -11,12 +11,12 @@
 //! Layout:
 //! - this file: [`PictureChanges`], [`FindingsService`] (the loop) and [`evaluate`] (one
 //!   cluster: read, analyze, track, store);
-//! - [`config`]: `[findings]`;
-//! - [`hook`]: [`hook::TransitionHook`], where transitions go (the log today; webhooks plug in
+//! - [`config`] — `[findings]`;
+//! - [`hook`] — [`hook::TransitionHook`], where transitions go (the log today; webhooks plug in
 //!   here later) and auto-triage;
-//! - [`api`]: the services behind `GET …/findings` and `GET …/clusters/{id}/findings`;
-//! - [`triage`]: auto-triage, a read-only run per newly opened critical finding;
-//! - [`analyze`] and [`kubeconfig`]: `acorn analyze`, the same analyzers without an appliance.
+//! - [`api`] — the services behind `GET …/findings` and `GET …/clusters/{id}/findings`;
+//! - [`triage`] — auto-triage, a read-only run per newly opened critical finding;
+//! - [`analyze`] and [`kubeconfig`] — `acorn analyze`, the same analyzers without an appliance.
 //!
 //! What this module must not do: decide who may read findings (that is `control::authz`), or
 //! write to a cluster. Evaluating reads the whole stored picture: a full pass over 10,000 pods
@@ -177,7 +177,7 @@ fn compute(
     }
     let retention = i64::try_from(config.resolved_retention.as_secs()).unwrap_or(i64::MAX);
     resolved.retain(|f| now.saturating_sub(f.last_seen) <= retention);
-    resolved.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    resolved.sort_by_key(|f| std::cmp::Reverse(f.last_seen));
     resolved.truncate(MAX_RESOLVED);
     let mut findings = tracker.findings();
     findings.extend(resolved);

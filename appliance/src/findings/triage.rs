@@ -92,8 +92,8 @@ impl TransitionHook for AutoTriage {
     }
 }
 
-/// Reserves a slot and the lifecycle; `None` when the lifecycle was investigated already or no
-/// slot is free.
+/// Reserves a slot and the lifecycle; an error saying why when the lifecycle was investigated
+/// already or no slot is free.
 fn reserve(
     engine: &Engine,
     state: &Mutex<State>,
@@ -107,12 +107,14 @@ fn reserve(
         return Err("this finding's lifecycle was investigated already".into());
     }
     s.in_flight.retain(|id| {
-        engine
-            .store
-            .run_record(id)
-            .ok()
-            .flatten()
-            .is_some_and(|r| r.ended_at.is_none())
+        // An empty id is a slot reserved for a run being started.
+        id.is_empty()
+            || engine
+                .store
+                .run_record(id)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.ended_at.is_none())
     });
     if s.in_flight.len() >= max {
         return Err(format!(
@@ -139,8 +141,10 @@ async fn triage_one(
         return;
     }
     let outcome = start(engine, config, cluster, finding).await;
-    if let Ok(mut s) = state.lock() {
-        if let Some(slot) = s.in_flight.iter().position(String::is_empty) {
+    if let Ok(mut s) = state.lock()
+        && let Some(slot) = s.in_flight.iter().position(String::is_empty)
+    {
+        {
             match &outcome {
                 Ok(run_id) => s.in_flight[slot] = run_id.clone(),
                 Err(_) => {

@@ -4,7 +4,8 @@
 //! - [`auth`]: `/api/v1/auth/…` (local and OpenID Connect sign-in, sign-out);
 //! - [`me`]: `/api/v1/me…`; [`invitations`]: `/api/v1/invitations/accept`;
 //! - [`workspaces`]: `/api/v1/workspaces…` and its members, invitations, tokens, audit, clusters;
-//! - [`agent`]: `/api/v1/agent/connect`, the agent tunnel;
+//! - [`agent`]: `/api/v1/agent/connect`, the agent tunnel; `search`: `/api/v1/search` (runs);
+//! - the runs API lives under workspaces (`workspaces/runs.rs`): sessions, runs, SSE, approvals;
 //! - the gateway's routes (`crate::gateway::routes`): providers, secrets, MCP servers, tool
 //!   catalog and request log under a workspace, and the runtime API `/gateway/v1/…`.
 //!
@@ -18,6 +19,7 @@ pub mod invitations;
 pub mod me;
 pub mod openapi;
 pub mod ops;
+mod search;
 pub mod setup;
 pub mod table;
 pub mod users;
@@ -55,6 +57,8 @@ pub struct AppState {
     pub engine: Arc<crate::engine::Engine>,
     /// Signs evidence bundles.
     pub evidence: Arc<crate::engine::evidence::EvidenceSigner>,
+    /// The run search index.
+    pub search: Arc<crate::control::search::RunSearch>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,6 +73,7 @@ pub fn table() -> Vec<RouteSpec> {
     routes.extend(workspaces::routes());
     routes.extend(users::routes());
     routes.extend(agent::routes());
+    routes.extend(search::routes());
     routes.extend(crate::gateway::routes::routes());
     routes
 }
