@@ -481,6 +481,11 @@ mod tests {
              clusters:\n- name: c\n  cluster: {server: 'https://k'}\n\
              users:\n- name: u\n  user: {client-certificate: cert.pem}\n",
         );
+        // The certificate file is named when it is missing (relative to the kubeconfig)…
+        let err = Target::from_file(&half, None).unwrap_err().to_string();
+        assert!(err.contains(&format!("{}", dir.path().join("cert.pem").display())), "{err}");
+        // … and a certificate without its key is refused.
+        write(dir.path(), "cert.pem", "-----BEGIN CERTIFICATE-----\n");
         let err = Target::from_file(&half, None).unwrap_err().to_string();
         assert!(err.contains("needs its key"), "{err}");
         let garbage = write(dir.path(), "garbage", "[[[");
