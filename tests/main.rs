@@ -9,6 +9,7 @@
 //! - `gateway/`: the LLM gateway with scripted providers, the openai Python client, a Python MCP server.
 //! - `kubesim/`: the Kubernetes API simulator through kube-rs, kubectl and raw HTTP.
 //! - `cluster_link/`: registration, the real agent against the simulator, tools, hostile input.
+//! - `packaging/`: the air-gap bundle and install.sh, upgrades from every earlier schema, backup rotation.
 //! - `runs/`: sessions and runs end to end (engine, approvals, SSE, limits, crashes) with a scripted model.
 //! - `findings/`: the findings service and API, lifecycle, `acorn analyze`, auto-triage.
 
@@ -19,4 +20,5 @@ mod gateway;
 mod harness;
 mod identity;
 mod kubesim;
+mod packaging;
 mod runs;

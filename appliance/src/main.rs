@@ -97,14 +97,23 @@ enum Verb {
     Configtest(ListenArgs),
     /// Write an online backup (works while the server runs; never blocks it).
     #[command(
-        after_help = "Example:\n  acorn backup --out /var/backups/acorn/acorn-$(date +%F).redb\n\n\
+        after_help = "Examples:\n  acorn backup --out /var/backups/acorn/acorn-$(date +%F).redb\n  \
+        acorn backup --dir /var/backups/acorn --keep 7\n\n\
         Writes FILE and FILE.manifest.json (versions, SHA-256). Copying acorn.redb while the server is\n\
         stopped is a valid backup too; copying it while the server runs is not."
     )]
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["out", "dir"])))]
     Backup {
         /// The backup file to write (must not exist).
         #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        out: Option<PathBuf>,
+        /// Write `acorn-<UTC time>.redb` into DIR instead, then keep only the newest ones there
+        /// (what acorn-backup.service does daily).
+        #[arg(long, value_name = "DIR", conflicts_with = "out")]
+        dir: Option<PathBuf>,
+        /// With --dir: how many `acorn-*.redb` backups to keep (default: backup.keep, 7).
+        #[arg(long, value_name = "N", requires = "dir", value_parser = clap::value_parser!(u32).range(1..))]
+        keep: Option<u32>,
     },
     /// Restore a backup into the state directory (the server must be stopped).
     #[command(
@@ -138,9 +147,27 @@ enum Verb {
     /// Secret store operations on the running server.
     #[command(subcommand)]
     Secrets(SecretsVerb),
-    /// Print version, schema version and build flags.
-    #[command(after_help = "Example:\n  acorn version")]
-    Version,
+    /// Print version, git commit, schema version and build flags.
+    #[command(after_help = "Examples:\n  acorn version\n  acorn version --json")]
+    Version {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say whether this binary can open (and upgrade) the store in the state directory, and
+    /// what the next start would do. Writes nothing. Exit status 1 when it would refuse.
+    #[command(
+        after_help = "Example (before replacing the binary; the running server is asked for a snapshot):\n  \
+        /path/to/new/acorn upgrade-check --state-dir /var/lib/acorn\n\n\
+        An upgrade migrates the store at the first start of the new binary, in one transaction, after\n\
+        writing a backup of the old store to <state-dir>/backups/pre-upgrade-<from>-to-<to>-<time>.redb.\n\
+        A store written by a newer Acorn is refused: downgrades are not possible; restore a backup instead."
+    )]
+    UpgradeCheck {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Rebuild the run search index from the store (in the background on a running server;
     /// at the next start otherwise).
     #[command(after_help = "Example:\n  sudo -u acorn acorn reindex")]
@@ -332,7 +359,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server::serve(config).await
         }
         Verb::Configtest(_) => configtest(&loaded),
-        Verb::Backup { out } => ops::backup::run(&state_dir, &out).await,
+        Verb::Backup { out: Some(out), .. } => ops::backup::run(&state_dir, &out).await,
+        Verb::Backup { dir, keep, .. } => {
+            let dir = dir.unwrap_or_else(|| config.backup_dir());
+            let keep = keep.map_or(config.backup.keep, |k| k as usize);
+            ops::backup::run_into_dir(&state_dir, &dir, keep).await
+        }
+        Verb::UpgradeCheck { json } => ops::upgrade::check(&state_dir, json).await,
         Verb::Restore { file } => ops::restore::run_restore(&state_dir, &file).await,
         Verb::Verify { file } => ops::restore::run_verify(&state_dir, file.as_deref()).await,
         Verb::Cert(CertVerb::Show { json }) => ops::cert::show(&state_dir, json).await,
@@ -398,30 +431,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{text}");
             Ok(())
         }
-        Verb::Version => {
-            println!("acorn {VERSION}");
-            println!(
-                "commit: {}",
-                option_env!("ACORN_GIT_COMMIT").unwrap_or("unknown")
-            );
-            println!("schema version: {}", acorn_store::SCHEMA_VERSION);
-            println!("config version: {}", config::CONFIG_VERSION);
-            let linkage = if cfg!(target_feature = "crt-static") {
-                "static"
+        Verb::Version { json } => {
+            let info = version_info();
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> = info
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let value = match v.parse::<u64>() {
+                            Ok(n) => n.into(),
+                            Err(_) => v.into(),
+                        };
+                        (k.replace(' ', "_"), value)
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&map)?);
             } else {
-                "dynamic"
-            };
-            println!(
-                "build: {linkage}, rustls (ring), {}",
-                if cfg!(debug_assertions) {
-                    "debug"
-                } else {
-                    "release"
+                for (key, value) in info {
+                    println!("{key}: {value}");
                 }
-            );
+            }
             Ok(())
         }
     }
+}
+
+/// What `acorn version` prints, in this order: enough to tell two builds apart in a ticket.
+fn version_info() -> Vec<(&'static str, String)> {
+    let linkage = if cfg!(target_feature = "crt-static") {
+        "static"
+    } else {
+        "dynamic"
+    };
+    vec![
+        ("acorn", VERSION.to_owned()),
+        ("commit", env!("ACORN_GIT_COMMIT").to_owned()),
+        ("schema version", acorn_store::SCHEMA_VERSION.to_string()),
+        ("config version", config::CONFIG_VERSION.to_string()),
+        ("target", env!("ACORN_BUILD_TARGET").to_owned()),
+        (
+            "build",
+            format!(
+                "{linkage}, {} profile, rustls (ring), no OpenSSL",
+                env!("ACORN_BUILD_PROFILE")
+            ),
+        ),
+        ("rustflags", env!("ACORN_BUILD_RUSTFLAGS").to_owned()),
+    ]
 }
 
 /// Below this many open files, the log warns: every connected agent holds one socket.

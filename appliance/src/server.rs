@@ -182,8 +182,28 @@ async fn open_store(state_dir: &Path, metrics: &Arc<Metrics>) -> anyhow::Result<
     let mut options = StoreOptions::new(crate::VERSION.to_owned());
     let observer = Arc::clone(metrics);
     options.commit_observer = Some(Arc::new(move |stats| observer.observe_commit(stats)));
+    options.pre_upgrade_backup_dir = Some(ops::pre_upgrade_backup_dir(state_dir));
     let store = tokio::task::spawn_blocking(move || Store::open(&path, options)).await??;
     tracing::info!(path = %store.path().display(), schema_version = store.schema_version(), "store open");
+    if let Some(up) = store.upgraded() {
+        let backup = up
+            .backup
+            .as_ref()
+            .map(|b| b.display().to_string())
+            .unwrap_or_default();
+        tracing::warn!(from = up.from, to = up.to, %backup, "store upgraded; the backup holds the store as it was");
+        store
+            .append_system_event(
+                "store.upgraded",
+                &format!(
+                    "store migrated from schema {} to {} by acorn {}; previous store backed up to {backup}",
+                    up.from,
+                    up.to,
+                    crate::VERSION
+                ),
+            )
+            .await?;
+    }
     Ok(store)
 }
 

@@ -119,89 +119,102 @@ impl Store {
     /// in `spawn_blocking`); it only holds a read transaction, so writers are never blocked.
     /// Refuses to overwrite `dest`.
     pub fn backup_to(&self, dest: &Path) -> Result<BackupManifest, StoreError> {
-        if exists(dest)? {
-            return Err(StoreError::DestinationExists {
-                path: dest.to_path_buf(),
-            });
-        }
-        let tmp = with_suffix(dest, ".tmp");
-        // A `.tmp` can only be the debris of an earlier failed backup.
-        if exists(&tmp)? {
-            std::fs::remove_file(&tmp).map_err(StoreError::io("cannot remove", &tmp))?;
-        }
-        let mut guard = TempGuard(Some(tmp.clone()));
+        backup_database(self.db(), dest, self.app_version(), self.schema_version())
+    }
+}
 
-        let snapshot = self.db().begin_read()?;
-        let out = Database::builder()
-            .create(&tmp)
-            .map_err(|e| open_error(&tmp, e))?;
-        let mut records = 0u64;
-        let mut txn = out.begin_write()?;
-        txn.set_durability(Durability::None)?;
-        let mut pending = 0usize;
-        for spec in ALL_TABLES {
-            let src = match snapshot.open_table(spec.def) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            // Created even when empty, so the backup has the same layout as the store.
-            txn.open_table(spec.def)?;
-            let mut iter = src.iter()?;
-            loop {
-                {
-                    let mut dst = txn.open_table(spec.def)?;
-                    for entry in iter.by_ref() {
-                        let (k, v) = entry?;
-                        dst.insert(k.value(), v.value())?;
-                        records += 1;
-                        pending += k.value().len() + v.value().len();
-                        if pending >= BACKUP_CHUNK_BYTES {
-                            break;
-                        }
+/// The backup behind [`Store::backup_to`], also taken from a store that is open but not yet
+/// migrated (the pre-upgrade backup of `Store::open`): every table of the registry that exists in
+/// `db` is copied from one read transaction. `acorn_version` and `schema_version` go into the
+/// manifest and must describe what `db` holds.
+pub(crate) fn backup_database(
+    db: &Database,
+    dest: &Path,
+    acorn_version: &str,
+    schema_version: u32,
+) -> Result<BackupManifest, StoreError> {
+    if exists(dest)? {
+        return Err(StoreError::DestinationExists {
+            path: dest.to_path_buf(),
+        });
+    }
+    let tmp = with_suffix(dest, ".tmp");
+    // A `.tmp` can only be the debris of an earlier failed backup.
+    if exists(&tmp)? {
+        std::fs::remove_file(&tmp).map_err(StoreError::io("cannot remove", &tmp))?;
+    }
+    let mut guard = TempGuard(Some(tmp.clone()));
+
+    let snapshot = db.begin_read()?;
+    let out = Database::builder()
+        .create(&tmp)
+        .map_err(|e| open_error(&tmp, e))?;
+    let mut records = 0u64;
+    let mut txn = out.begin_write()?;
+    txn.set_durability(Durability::None)?;
+    let mut pending = 0usize;
+    for spec in ALL_TABLES {
+        let src = match snapshot.open_table(spec.def) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        // Created even when empty, so the backup has the same layout as the store.
+        txn.open_table(spec.def)?;
+        let mut iter = src.iter()?;
+        loop {
+            {
+                let mut dst = txn.open_table(spec.def)?;
+                for entry in iter.by_ref() {
+                    let (k, v) = entry?;
+                    dst.insert(k.value(), v.value())?;
+                    records += 1;
+                    pending += k.value().len() + v.value().len();
+                    if pending >= BACKUP_CHUNK_BYTES {
+                        break;
                     }
                 }
-                if pending < BACKUP_CHUNK_BYTES {
-                    break;
-                }
-                txn.commit()?;
-                txn = out.begin_write()?;
-                txn.set_durability(Durability::None)?;
-                pending = 0;
             }
+            if pending < BACKUP_CHUNK_BYTES {
+                break;
+            }
+            txn.commit()?;
+            txn = out.begin_write()?;
+            txn.set_durability(Durability::None)?;
+            pending = 0;
         }
-        txn.set_durability(Durability::Immediate)?;
-        txn.commit()?;
-        drop(snapshot);
-        out.close()?;
-        sync_file(&tmp)?;
-        // hard_link fails if dest exists, unlike rename: a backup never replaces a file, even
-        // one created while this one was being written.
-        std::fs::hard_link(&tmp, dest).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                StoreError::DestinationExists {
-                    path: dest.to_path_buf(),
-                }
-            } else {
-                StoreError::io("cannot create", dest)(e)
-            }
-        })?;
-        drop(guard.0.take().map(std::fs::remove_file));
-        sync_dir_of(dest)?;
-
-        let (sha256, bytes) = sha256_file(dest)?;
-        let manifest = BackupManifest {
-            acorn_version: self.app_version().to_string(),
-            schema_version: self.schema_version(),
-            sha256,
-            bytes,
-            created_at: unix_now(),
-            records,
-        };
-        write_manifest(dest, &manifest)?;
-        tracing::info!(dest = %dest.display(), bytes, records, "backup written");
-        Ok(manifest)
     }
+    txn.set_durability(Durability::Immediate)?;
+    txn.commit()?;
+    drop(snapshot);
+    out.close()?;
+    sync_file(&tmp)?;
+    // hard_link fails if dest exists, unlike rename: a backup never replaces a file, even
+    // one created while this one was being written.
+    std::fs::hard_link(&tmp, dest).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            StoreError::DestinationExists {
+                path: dest.to_path_buf(),
+            }
+        } else {
+            StoreError::io("cannot create", dest)(e)
+        }
+    })?;
+    drop(guard.0.take().map(std::fs::remove_file));
+    sync_dir_of(dest)?;
+
+    let (sha256, bytes) = sha256_file(dest)?;
+    let manifest = BackupManifest {
+        acorn_version: acorn_version.to_string(),
+        schema_version,
+        sha256,
+        bytes,
+        created_at: unix_now(),
+        records,
+    };
+    write_manifest(dest, &manifest)?;
+    tracing::info!(dest = %dest.display(), bytes, records, "backup written");
+    Ok(manifest)
 }
 
 fn write_manifest(backup: &Path, manifest: &BackupManifest) -> Result<(), StoreError> {

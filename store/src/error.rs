@@ -32,6 +32,14 @@ pub enum StoreError {
         written_by: String,
     },
 
+    /// The backup that must precede a migration could not be written; the store was left at
+    /// its old schema.
+    #[error(
+        "cannot write the backup taken before upgrading the store into {dir}: {reason}. The store \
+         was not migrated; make room there (or fix its permissions) and start again"
+    )]
+    PreUpgradeBackup { dir: PathBuf, reason: String },
+
     /// Another process (or another `Store` in this process) holds the file.
     #[error(
         "the store {path} is in use (is `acorn serve` running?). Stop it, or run this command \

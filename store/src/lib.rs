@@ -29,6 +29,8 @@
 //!   index's catch-up), approvals (first decision wins), the runs that have not ended, and the
 //!   search watermark (schema 5). A finished run never changes again.
 //! - `writer.rs`: the single writer thread doing durable group commit.
+//! - `upgrade.rs`: what this binary would do to a store file (`inspect`, for `acorn
+//!   upgrade-check`) and the backup written before a migration (`pre-upgrade-<from>-to-<to>-<time>.redb`).
 //! - `search/`: the full-text index of run events (tantivy, derived from the store, rebuilt
 //!   when missing, corrupted or of another schema); see its module docs.
 //! - `backup.rs`: online backup, verify, restore; `overlay.rs`: the copy-on-write backend that
@@ -71,6 +73,7 @@ pub mod search;
 mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+mod upgrade;
 mod writer;
 
 #[cfg(test)]
@@ -81,6 +84,10 @@ mod tests_clusters;
 mod tests_gateway;
 #[cfg(test)]
 mod tests_identity;
+#[cfg(test)]
+mod tests_runs;
+#[cfg(test)]
+mod tests_upgrade;
 
 pub use acorn_proto::authz::Role;
 pub use audit::{
@@ -106,6 +113,7 @@ pub use records::{
 };
 pub use runs::{NewEvent, RunChange, RunRecord, SearchState, SessionRecord, new_run_id};
 pub use store::{CommitStats, Store, StoreOptions};
+pub use upgrade::{MigrationStep, UpgradeDone, UpgradePlan, inspect};
 
 /// The schema this binary writes.
 pub const SCHEMA_VERSION: u32 = 5;

@@ -18,6 +18,7 @@ use crate::records::{
 use crate::schema::{
     self, KEY_CA, KEY_LEAF, LOCAL_ACCOUNTS, ONE_TIME_TOKENS, SYSTEM_EVENTS, TLS, decode, encode,
 };
+use crate::upgrade::UpgradeDone;
 use crate::writer::{self, Job, TypedJob};
 use crate::{StoreError, unix_now};
 
@@ -39,6 +40,9 @@ pub struct StoreOptions {
     pub commit_observer: Option<Arc<dyn Fn(CommitStats) + Send + Sync>>,
     /// Most writes applied in one transaction.
     pub max_batch: usize,
+    /// Where to write a backup of the store before migrating it to a newer schema
+    /// (`pre-upgrade-<from>-to-<to>-<time>.redb`). None: migrate without one.
+    pub pre_upgrade_backup_dir: Option<PathBuf>,
 }
 
 impl StoreOptions {
@@ -48,6 +52,7 @@ impl StoreOptions {
             app_version: app_version.into(),
             commit_observer: None,
             max_batch: 1024,
+            pre_upgrade_backup_dir: None,
         }
     }
 }
@@ -74,6 +79,7 @@ struct Inner {
     schema_version: u32,
     app_version: String,
     db: Arc<Database>,
+    upgraded: Option<UpgradeDone>,
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     writer: Option<JoinHandle<()>>,
 }
@@ -199,7 +205,24 @@ impl Store {
             .map_err(|e| open_error(path, e))?;
         // Checked again: the file may have needed recovery (no read-only check above), or have
         // changed between the check and the open.
-        let (from, _) = schema::accept(path, schema::probe(&db)?)?;
+        let (from, written_by) = schema::accept(path, schema::probe(&db)?)?;
+        let upgraded = (from > 0 && from < crate::SCHEMA_VERSION).then_some(UpgradeDone {
+            from,
+            to: crate::SCHEMA_VERSION,
+            backup: None,
+        });
+        let upgraded = match (upgraded, &opts.pre_upgrade_backup_dir) {
+            (Some(up), Some(dir)) => Some(UpgradeDone {
+                backup: Some(crate::upgrade::backup_before_migration(
+                    &db,
+                    dir,
+                    from,
+                    &written_by,
+                )?),
+                ..up
+            }),
+            (up, _) => up,
+        };
         let schema_version = schema::migrate(&db, from, &opts.app_version)?;
 
         let db = Arc::new(db);
@@ -215,6 +238,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 schema_version,
+                upgraded,
                 app_version: opts.app_version,
                 db,
                 jobs: Some(tx),
@@ -231,6 +255,11 @@ impl Store {
     /// The schema version of the open store (always [`crate::SCHEMA_VERSION`] after open).
     pub fn schema_version(&self) -> u32 {
         self.inner.schema_version
+    }
+
+    /// The migration this open performed, if the file had an older schema.
+    pub fn upgraded(&self) -> Option<&UpgradeDone> {
+        self.inner.upgraded.as_ref()
     }
 
     pub(crate) fn app_version(&self) -> &str {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::*;
 
-fn rt() -> tokio::runtime::Runtime {
+pub(crate) fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -15,7 +15,7 @@ fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn draft(ws: &str, action: &str, at: i64) -> AuditDraft {
+pub(crate) fn draft(ws: &str, action: &str, at: i64) -> AuditDraft {
     AuditDraft {
         workspace_id: Some(ws.to_string()),
         actor: Actor {
@@ -35,14 +35,14 @@ fn draft(ws: &str, action: &str, at: i64) -> AuditDraft {
     }
 }
 
-struct World {
+pub(crate) struct World {
     _dir: tempfile::TempDir,
-    store: Store,
-    rt: tokio::runtime::Runtime,
-    ws: String,
+    pub(crate) store: Store,
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) ws: String,
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("acorn.redb"), StoreOptions::new("test")).unwrap();
     let rt = rt();
@@ -63,7 +63,7 @@ fn world() -> World {
     }
 }
 
-fn cluster(ws: &str, id: &str, name: &str) -> Cluster {
+pub(crate) fn cluster(ws: &str, id: &str, name: &str) -> Cluster {
     Cluster {
         id: id.into(),
         workspace_id: ws.into(),
@@ -82,7 +82,7 @@ fn cluster(ws: &str, id: &str, name: &str) -> Cluster {
     }
 }
 
-fn key(ws: &str, cluster: &str, id: &str) -> AgentKey {
+pub(crate) fn key(ws: &str, cluster: &str, id: &str) -> AgentKey {
     AgentKey {
         id: id.into(),
         workspace_id: ws.into(),
@@ -119,7 +119,7 @@ fn node(name: &str) -> Resource {
 }
 
 impl World {
-    fn register(&self, id: &str, name: &str) -> Result<Cluster, StoreError> {
+    pub(crate) fn register(&self, id: &str, name: &str) -> Result<Cluster, StoreError> {
         self.rt.block_on(self.store.register_cluster(
             cluster(&self.ws, id, name),
             key(&self.ws, id, &format!("agk_{id}")),

@@ -62,8 +62,8 @@ async fn planted_keys_never_leak_and_the_kek_rotates() {
 
     // Rotation of a KEK kept in the store: data keys re-wrapped, the key still works.
     let out = ok_stdout(&world.app.acorn(&["secrets", "rotate-kek"]));
-    // The provider key and the run-token signing key.
-    assert!(out.contains("2 secrets re-wrapped"), "{out}");
+    // The provider key, the run-token signing key and the evidence signing key.
+    assert!(out.contains("3 secrets re-wrapped"), "{out}");
     assert_eq!(claude_call(&world.app, &token).await.status(), 200);
     assert_eq!(
         world.upstream.requests()[1].header("x-api-key"),

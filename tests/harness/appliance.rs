@@ -22,6 +22,8 @@ pub struct StartOptions {
     pub env: Vec<(String, String)>,
     /// Listen on this loopback port instead of a free one (when a peer must know it in advance).
     pub port: Option<u16>,
+    /// Run this `acorn` instead of the workspace's (an installed copy, e.g. from the bundle).
+    pub binary: Option<PathBuf>,
 }
 
 /// A running `acorn serve`.
@@ -58,7 +60,8 @@ impl Appliance {
         let mut options = options;
         options.state_dir = Some(state_dir.clone());
         let listen = format!("127.0.0.1:{}", options.port.unwrap_or(0));
-        let mut cmd = Command::new(cargo_bin("acorn"));
+        let binary = options.binary.clone().unwrap_or_else(|| cargo_bin("acorn"));
+        let mut cmd = Command::new(binary);
         cmd.args([
             "serve",
             "--log-format",

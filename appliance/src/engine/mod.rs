@@ -40,6 +40,9 @@ use crate::gateway::Gateway;
 use config::EngineConfig;
 use queue::FairQueue;
 
+/// A callback for every batch of published events (the search indexer).
+pub type Observer = Arc<dyn Fn(&[RunEvent]) + Send + Sync>;
+
 /// Events kept for subscribers that fall behind before they must re-read from the store.
 const EVENT_BUFFER: usize = 1024;
 
@@ -60,11 +63,8 @@ pub struct Engine {
     work: Notify,
     live: Mutex<HashMap<String, Arc<LiveRun>>>,
     /// Called with every published batch (the search indexer).
-    observers: Mutex<Vec<EventObserver>>,
+    observers: Mutex<Vec<Observer>>,
 }
-
-/// A callback for every published batch of run events.
-pub type EventObserver = Arc<dyn Fn(&[RunEvent]) + Send + Sync>;
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -118,7 +118,7 @@ impl Engine {
     }
 
     /// Registers a callback for every batch of published events.
-    pub fn observe(&self, f: EventObserver) {
+    pub fn observe(&self, f: Observer) {
         if let Ok(mut o) = self.observers.lock() {
             o.push(f);
         }

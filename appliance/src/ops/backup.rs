@@ -1,5 +1,7 @@
 //! Online backups: a read transaction streamed into a fresh file, fsynced, renamed, with a
-//! manifest (see `acorn-store`). Used by `acorn backup`, the local socket and the schedule.
+//! manifest (see `acorn-store`). Used by `acorn backup` (one file, or a file in a directory that
+//! keeps the newest N: what acorn-backup.timer runs daily), the local socket and the in-process
+//! schedule. Both rotations name files `acorn-<UTC time>.redb` and prune only those.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,6 +57,28 @@ pub async fn run(state_dir: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `acorn backup --dir DIR --keep N`: a backup named `acorn-<UTC time>.redb` in `dir` (by the
+/// running server when there is one), then all but the `keep` newest such backups deleted.
+pub async fn run_into_dir(state_dir: &Path, dir: &Path, keep: usize) -> anyhow::Result<()> {
+    let dir = absolute(dir)?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        anyhow::anyhow!("cannot create the backup directory {}: {e}", dir.display())
+    })?;
+    run(state_dir, &dir.join(rotated_name()?)).await?;
+    for deleted in prune(&dir, keep)? {
+        println!("deleted old backup: {}", deleted.display());
+    }
+    Ok(())
+}
+
+/// `acorn-<UTC time>.redb`: names that sort by time, which [`prune`] relies on.
+fn rotated_name() -> anyhow::Result<String> {
+    let stamp = time::OffsetDateTime::now_utc().format(&time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))?;
+    Ok(format!("acorn-{stamp}.redb"))
+}
+
 /// Makes `path` absolute against the current directory (the server's cwd may differ).
 pub fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     Ok(if path.is_absolute() {
@@ -90,15 +114,13 @@ pub fn spawn_schedule(
 
 async fn scheduled_backup(store: &Store, dir: &Path, keep: usize) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let stamp = time::OffsetDateTime::now_utc().format(&time::macros::format_description!(
-        "[year][month][day]T[hour][minute][second]Z"
-    ))?;
-    online(store, dir.join(format!("acorn-{stamp}.redb"))).await?;
-    prune(dir, keep)
+    online(store, dir.join(rotated_name()?)).await?;
+    prune(dir, keep).map(drop)
 }
 
-/// Deletes all but the `keep` newest scheduled backups (names sort by time) and their manifests.
-fn prune(dir: &Path, keep: usize) -> anyhow::Result<()> {
+/// Deletes all but the `keep` newest rotated backups (names sort by time) and their manifests;
+/// returns what it deleted. Other files (a `pre-upgrade-*` backup, an operator's copy) stay.
+fn prune(dir: &Path, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
     let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -109,12 +131,14 @@ fn prune(dir: &Path, keep: usize) -> anyhow::Result<()> {
         .collect();
     backups.sort();
     let excess = backups.len().saturating_sub(keep);
+    let mut deleted = Vec::with_capacity(excess);
     for old in backups.into_iter().take(excess) {
         std::fs::remove_file(&old)?;
         let _ = std::fs::remove_file(acorn_store::manifest_path(&old));
-        tracing::info!(path = %old.display(), "deleted old scheduled backup");
+        tracing::info!(path = %old.display(), "deleted old backup");
+        deleted.push(old);
     }
-    Ok(())
+    Ok(deleted)
 }
 
 #[cfg(test)]
@@ -130,7 +154,8 @@ mod tests {
             std::fs::write(acorn_store::manifest_path(&p), b"{}").unwrap();
         }
         std::fs::write(dir.path().join("unrelated.redb"), b"x").unwrap();
-        prune(dir.path(), 2).unwrap();
+        let deleted = prune(dir.path(), 2).unwrap();
+        assert_eq!(deleted, [dir.path().join("acorn-20260101T000000Z.redb")]);
         let mut names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

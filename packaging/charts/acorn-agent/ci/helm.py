@@ -8,6 +8,7 @@ reports is what `helm lint` / `helm template` would. It takes the same arguments
 
     helm.py lint CHART [-f VALUES]... [--strict]
     helm.py template RELEASE CHART [--namespace NS] [-f VALUES]...
+    helm.py package CHART [--destination DIR] [--version V] [--app-version V]
 
 `template` prints every rendered manifest as `helm template` does (`---` and a `# Source:`
 comment before each template's output; NOTES.txt and partials are not printed).
@@ -87,6 +88,18 @@ def template(args: argparse.Namespace) -> int:
     return 0
 
 
+def package(args: argparse.Namespace) -> int:
+    """`helm package`: the chart as NAME-VERSION.tgz (the air-gap bundle ships it)."""
+    path = helm.package(
+        args.chart,
+        destination=args.destination,
+        version=args.version,
+        app_version=args.app_version,
+    )
+    print(f"Successfully packaged chart and saved it to: {path}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="helm.py", description=__doc__.split("\n")[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -99,9 +112,14 @@ def main() -> int:
     p_template.add_argument("chart")
     p_template.add_argument("-n", "--namespace", default="default")
     p_template.add_argument("-f", "--values", action="append", default=[])
+    p_package = verbs.add_parser("package")
+    p_package.add_argument("chart")
+    p_package.add_argument("-d", "--destination", default=".")
+    p_package.add_argument("--version")
+    p_package.add_argument("--app-version")
     args = parser.parse_args()
     try:
-        return lint(args) if args.verb == "lint" else template(args)
+        return {"lint": lint, "template": template, "package": package}[args.verb](args)
     except helm.HelmError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 1
