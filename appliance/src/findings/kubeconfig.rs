@@ -483,7 +483,10 @@ mod tests {
         );
         // The certificate file is named when it is missing (relative to the kubeconfig)…
         let err = Target::from_file(&half, None).unwrap_err().to_string();
-        assert!(err.contains(&format!("{}", dir.path().join("cert.pem").display())), "{err}");
+        assert!(
+            err.contains(&format!("{}", dir.path().join("cert.pem").display())),
+            "{err}"
+        );
         // … and a certificate without its key is refused.
         write(dir.path(), "cert.pem", "-----BEGIN CERTIFICATE-----\n");
         let err = Target::from_file(&half, None).unwrap_err().to_string();
