@@ -11,9 +11,11 @@
 //! - `cluster_link/`: registration, the real agent against the simulator, tools, hostile input.
 //! - `packaging/`: the air-gap bundle and install.sh, upgrades from every earlier schema, backup rotation.
 //! - `runs/`: sessions and runs end to end (engine, approvals, SSE, limits, crashes) with a scripted model.
+//! - `findings/`: the findings service and API, lifecycle, `acorn analyze`, auto-triage.
 
 mod appliance;
 mod cluster_link;
+mod findings;
 mod gateway;
 mod harness;
 mod identity;

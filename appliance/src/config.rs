@@ -55,6 +55,9 @@ pub struct Config {
     /// The execution engine: workers, timeouts, run limits.
     #[serde(default)]
     pub engine: crate::engine::config::EngineConfig,
+    /// Findings: re-evaluation, lifecycle, auto-triage.
+    #[serde(default)]
+    pub findings: crate::findings::config::FindingsConfig,
 }
 
 /// Registered clusters and their agents.
@@ -407,6 +410,7 @@ pub enum ConfigError {
 /// Sections that `ACORN_<SECTION>_<KEY>` variables map to.
 const SECTIONS: &[&str] = &[
     "server", "tls", "backup", "log", "identity", "oidc", "clusters", "gateway", "engine",
+    "findings",
 ];
 /// Top-level keys settable as `ACORN_<KEY>`.
 const TOP_LEVEL_KEYS: &[&str] = &["state_dir"];
@@ -664,6 +668,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::Invalid {
             key: "backup.keep".into(),
             message: "must be at least 1".into(),
+        });
+    }
+    if let Err((key, message)) = config.findings.check() {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
         });
     }
     if config.server.max_body_bytes < 1024 {

@@ -6,6 +6,7 @@
 //! - [`config`]: the one configuration struct and the merge of file, environment and flags;
 //! - [`server`]: the `serve` verb: listeners, TLS, background tasks, shutdown;
 //! - [`control`]: the control plane's services and HTTP routes;
+//! - [`findings`]: the findings service and API, auto-triage, `acorn analyze`;
 //! - [`gateway`]: the LLM gateway (providers, run JWTs, secrets, MCP registry, runtime API);
 //! - [`tls`]: the appliance CA and leaf; [`local_socket`]: the on-machine control socket;
 //! - [`ops`]: the verbs that act on a state directory; [`metrics`], [`systemd`], [`logging`].
@@ -19,6 +20,7 @@
 mod config;
 mod control;
 mod engine;
+mod findings;
 mod gateway;
 mod local_socket;
 mod logging;
@@ -184,6 +186,41 @@ enum Verb {
         #[arg(long)]
         fingerprint: Option<String>,
     },
+    /// Print the findings of a scenario folder or a live cluster (no appliance needed).
+    #[command(
+        after_help = "Examples:\n  acorn analyze --scenario-dir kubesim/scenarios/crashloop\n  \
+        acorn analyze --kubeconfig ~/.kube/config --context prod --output json\n\n\
+        With --scenario-dir, the library's _base folder beside the first folder is loaded first,\n\
+        as the simulator does (--no-base to skip it). --kubeconfig only lists (GET) objects;\n\
+        Secret and ConfigMap values are dropped as they arrive. Exit status 0 whatever is found."
+    )]
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Args)]
+#[group(required = true, multiple = false, id = "input")]
+struct AnalyzeInput {
+    /// A scenario folder in the simulator's format (repeatable: one cluster of all of them).
+    #[arg(long = "scenario-dir", value_name = "DIR")]
+    scenario_dirs: Vec<PathBuf>,
+    /// A kubeconfig of a live cluster (read-only: token, client certificate, CA, insecure flag).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    #[command(flatten)]
+    input: AnalyzeInput,
+    /// The kubeconfig context (default: its current-context).
+    #[arg(long, requires = "kubeconfig")]
+    context: Option<String>,
+    /// Do not load the `_base` folder beside the scenario folder.
+    #[arg(long)]
+    no_base: bool,
+    /// `table` for people, `json` for machines.
+    #[arg(long, value_enum, default_value = "table")]
+    output: findings::analyze::Output,
 }
 
 #[derive(Subcommand)]
@@ -379,6 +416,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Verb::Reindex => reindex(&state_dir).await,
         Verb::VerifyBundle { file, fingerprint } => verify_bundle(&file, fingerprint.as_deref()),
+        Verb::Analyze(args) => {
+            let input = match args.input.kubeconfig {
+                Some(kubeconfig) => findings::analyze::Input::Cluster {
+                    kubeconfig,
+                    context: args.context,
+                },
+                None => findings::analyze::Input::Scenarios {
+                    dirs: args.input.scenario_dirs,
+                    base: !args.no_base,
+                },
+            };
+            let text = findings::analyze::run_verb(input, args.output).await?;
+            print!("{text}");
+            Ok(())
+        }
         Verb::Version { json } => {
             let info = version_info();
             if json {

@@ -82,6 +82,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     engine.start_workers(shutdown_rx.clone());
+    crate::findings::start(&config.findings, &control, &engine, shutdown_rx.clone());
     let search =
         crate::control::search::RunSearch::open(store.clone(), &state_dir, shutdown_rx.clone())?;
     {

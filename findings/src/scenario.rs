@@ -346,8 +346,11 @@ fn mask_secret_env(value: &mut Value) {
     }
 }
 
-/// The agent's trimming and its [`Resource`]; `None` for kinds the agent does not watch.
-fn to_resource(mut object: Value) -> Option<Resource> {
+/// The agent's trimming and its [`Resource`]; `None` for kinds the agent does not watch (or an
+/// object without `kind`, `apiVersion` or `metadata.name`). Public for readers of a live
+/// cluster (`acorn analyze --kubeconfig`): objects of a list need their `kind` and
+/// `apiVersion` set first, as the API server leaves them out of list items.
+pub fn to_resource(mut object: Value) -> Option<Resource> {
     let kind = object.get("kind")?.as_str()?.to_string();
     if !AGENT_KINDS.contains(&kind.as_str()) {
         return None;

@@ -43,6 +43,10 @@ pub struct RegisterCluster {
     /// default: the appliance's `clusters.agent_image`.
     #[serde(default)]
     pub agent_image: Option<String>,
+    /// A newly opened critical finding starts a read-only run that investigates it (default
+    /// false; the appliance's `[findings]` section bounds how many run at once).
+    #[serde(default)]
+    pub auto_triage: bool,
 }
 
 fn yes() -> bool {
@@ -71,6 +75,9 @@ pub struct UpdateCluster {
     /// New agent image.
     #[serde(default)]
     pub agent_image: Option<String>,
+    /// Turns auto-triage on or off.
+    #[serde(default)]
+    pub auto_triage: Option<bool>,
 }
 
 /// Whether the cluster's agent is linked.
@@ -152,6 +159,9 @@ pub struct ClusterView {
     pub tools: Vec<ToolSpec>,
     /// What the caller may do in this cluster's workspace.
     pub permissions: Vec<Action>,
+    /// Whether a newly opened critical finding starts an investigation.
+    #[serde(default)]
+    pub auto_triage: bool,
 }
 
 /// How to install the agent; contains the agent key, so it is only ever in the answer that

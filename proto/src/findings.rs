@@ -162,6 +162,19 @@ pub struct Transition {
     pub finding: Finding,
 }
 
+/// A finding as the API lists it (`GET …/findings`, `GET …/clusters/{id}/findings`): the
+/// finding's fields with its cluster beside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingView {
+    /// The cluster it was found on.
+    pub cluster_id: String,
+    /// That cluster's name.
+    pub cluster_name: String,
+    /// The finding (its fields appear at the top level).
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

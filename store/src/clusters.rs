@@ -50,6 +50,10 @@ pub struct Cluster {
     pub tools: Vec<ToolSpec>,
     #[serde(default)]
     pub snapshot: SnapshotInfo,
+    /// A newly opened critical finding starts a read-only investigation (off by default;
+    /// records written before it existed read as off).
+    #[serde(default)]
+    pub auto_triage: bool,
 }
 
 /// What the agent reported about itself, and when it was last heard from.
@@ -101,6 +105,7 @@ pub struct ClusterUpdate {
     pub write_allowed: Option<bool>,
     pub logs_allowed: Option<bool>,
     pub agent_image: Option<Option<String>>,
+    pub auto_triage: Option<bool>,
 }
 
 type Answer<T> = Result<Result<T, StoreError>, StoreError>;
@@ -360,6 +365,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Every cluster of every workspace (the findings service's periodic pass).
+    pub fn all_clusters(&self) -> Result<Vec<Cluster>, StoreError> {
+        let txn = self.db().begin_read()?;
+        let table = txn.open_table(CLUSTERS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            out.push(
+                crate::schema::decode(v.value()).map_err(|reason| StoreError::BadRecord {
+                    table: "clusters".into(),
+                    key: crate::schema::show_key(k.value()),
+                    reason,
+                })?,
+            );
+        }
+        Ok(out)
+    }
+
     /// Changes a cluster's settings. `NotFound`, `ClusterNameTaken`.
     pub async fn update_cluster(
         &self,
@@ -395,6 +418,9 @@ impl Store {
             }
             if let Some(v) = u.agent_image {
                 c.agent_image = v;
+            }
+            if let Some(v) = u.auto_triage {
+                c.auto_triage = v;
             }
             write_cluster(txn, &c)?;
             append_in(txn, &audit)?;

@@ -78,6 +78,7 @@ pub(crate) fn cluster(ws: &str, id: &str, name: &str) -> Cluster {
         agent: None,
         tools: Vec::new(),
         snapshot: SnapshotInfo::default(),
+        auto_triage: false,
     }
 }
 

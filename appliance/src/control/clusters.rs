@@ -167,6 +167,7 @@ pub fn view(control: &Control, cluster: &Cluster, role: Role) -> ClusterView {
         },
         tools,
         permissions: role.permissions(),
+        auto_triage: cluster.auto_triage,
     }
 }
 
@@ -270,6 +271,7 @@ pub async fn register(
         agent: None,
         tools: Vec::new(),
         snapshot: Default::default(),
+        auto_triage: body.auto_triage,
     };
     // Render first: a registration whose instructions cannot be rendered is not stored.
     let install = install(control, &cluster, &secret)?;
@@ -388,6 +390,9 @@ pub async fn update(
     if let Some(l) = body.logs_allowed {
         audit = with_meta(audit, "logs_allowed", &l.to_string());
     }
+    if let Some(t) = body.auto_triage {
+        audit = with_meta(audit, "auto_triage", &t.to_string());
+    }
     let update = ClusterUpdate {
         name: body.name,
         namespaces: body.namespaces,
@@ -395,6 +400,7 @@ pub async fn update(
         write_allowed: body.write_allowed,
         logs_allowed: body.logs_allowed,
         agent_image: body.agent_image.map(Some),
+        auto_triage: body.auto_triage,
     };
     let cluster = control
         .store

@@ -14,8 +14,8 @@ use acorn_proto::agent::RunMode;
 use acorn_proto::authz::{Action, Role};
 use acorn_proto::runs::{
     ApprovalState, ApprovalView, ConversationMessage, CreateSession, DecideApproval, Decision,
-    EvidenceBundle, PostMessage, RunEvent, RunEventKind, RunLimits, RunSettings, RunSettingsView,
-    RunState, RunSummary, RunView, SessionDetail, SessionView, UpdateSession,
+    EvidenceBundle, PostMessage, RunEvent, RunEventKind, RunLimits, RunLimitsInput, RunSettings,
+    RunSettingsView, RunState, RunSummary, RunView, SessionDetail, SessionView, UpdateSession,
 };
 use acorn_store::{Category, NewEvent, Operation, RunRecord, SessionRecord};
 use serde_json::json;
@@ -319,26 +319,90 @@ pub async fn post_message(
         )));
     }
     let mode = body.mode.unwrap_or(RunMode::ReadOnly);
+    if mode == RunMode::ReadWrite && !access.role.allows(Action::RunsCreateReadWrite) {
+        return Err(ApiError::new(
+            ErrorCode::RunReadWriteNotAllowed,
+            format!(
+                "your role ({}) may start read-only runs only",
+                access.role.as_str()
+            ),
+        ));
+    }
+    let run = start_run(
+        engine,
+        NewRun {
+            workspace_id,
+            settings: &access.workspace.run_settings,
+            session: &session,
+            question,
+            mode,
+            provider: body.provider,
+            model: body.model,
+            limits: body.limits,
+            created_by: caller.user.id.clone(),
+        },
+        |run_id| {
+            draft(
+                caller,
+                Some(workspace_id),
+                "run.created",
+                Some(run_id.to_owned()),
+                Category::Run,
+                Operation::Write,
+            )
+        },
+    )
+    .await?;
+    Ok(run_view(&run, access.role))
+}
+
+/// A run to start in a session whose author was already authorized (a user's message, or the
+/// appliance itself for auto-triage).
+pub struct NewRun<'a> {
+    pub workspace_id: &'a str,
+    /// The workspace's run settings (default provider, model and limits).
+    pub settings: &'a RunSettings,
+    pub session: &'a SessionRecord,
+    /// Checked by the caller (non-empty, bounded).
+    pub question: String,
+    pub mode: RunMode,
+    /// The request's provider and model; `None` takes the workspace's, then the deployment's.
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// Limits over the workspace's, within `engine.max_limits`.
+    pub limits: RunLimitsInput,
+    /// User id of the author, or `system:…` for the appliance's own runs.
+    pub created_by: String,
+}
+
+/// Checks everything a run needs (the cluster allows the mode, its agent is connected, a
+/// model, limits within bounds, room in the queue), commits the run with its audit record
+/// (`audit` builds the draft for the run id), and queues it. The one way a run starts.
+pub async fn start_run(
+    engine: &Engine,
+    new: NewRun<'_>,
+    audit: impl FnOnce(&str) -> acorn_store::AuditDraft,
+) -> Result<RunRecord, ApiError> {
+    let NewRun {
+        workspace_id,
+        settings,
+        session,
+        question,
+        mode,
+        provider,
+        model,
+        limits,
+        created_by,
+    } = new;
     let cluster = engine
         .store
         .cluster(workspace_id, &session.cluster_id)?
         .ok_or_else(|| ApiError::not_found("cluster"))?;
-    if mode == RunMode::ReadWrite {
-        if !access.role.allows(Action::RunsCreateReadWrite) {
-            return Err(ApiError::new(
-                ErrorCode::RunReadWriteNotAllowed,
-                format!(
-                    "your role ({}) may start read-only runs only",
-                    access.role.as_str()
-                ),
-            ));
-        }
-        if !cluster.write_allowed {
-            return Err(ApiError::new(
-                ErrorCode::RunReadWriteNotAllowed,
-                "this cluster's registration does not allow write actions (write_allowed is false)",
-            ));
-        }
+    if mode == RunMode::ReadWrite && !cluster.write_allowed {
+        return Err(ApiError::new(
+            ErrorCode::RunReadWriteNotAllowed,
+            "this cluster's registration does not allow write actions (write_allowed is false)",
+        ));
     }
     if engine.control.hub.live(&cluster.id).is_none() {
         return Err(ApiError::new(
@@ -349,15 +413,14 @@ pub async fn post_message(
             ),
         ));
     }
-    let settings = &access.workspace.run_settings;
-    let (provider, model) = choose_model(engine, workspace_id, settings, &body).await?;
+    let (provider, model) = choose_model(engine, workspace_id, settings, provider, model).await?;
     let base = resolve_limits(
         &engine.config.default_limits,
         &settings.limits,
         &engine.config.max_limits,
     )
     .unwrap_or(engine.config.default_limits);
-    let limits = resolve_limits(&base, &body.limits, &engine.config.max_limits).map_err(
+    let limits = resolve_limits(&base, &limits, &engine.config.max_limits).map_err(
         |(name, value, bound)| {
             ApiError::new(
                 ErrorCode::RunLimitOutOfBounds,
@@ -386,7 +449,7 @@ pub async fn post_message(
         question: question.clone(),
         limits,
         usage: Default::default(),
-        created_by: caller.user.id.clone(),
+        created_by: created_by.clone(),
         created_at: now_ms / 1000,
         started_at: None,
         ended_at: None,
@@ -401,23 +464,19 @@ pub async fn post_message(
         at_ms: now_ms,
         data: json!({
             "question": question, "mode": mode, "provider": provider, "model": model,
-            "limits": limits, "created_by": caller.user.id,
+            "limits": limits, "created_by": created_by,
         }),
     };
     let (run, event) = engine.store.create_run(run, created).await?;
     engine.publish(std::slice::from_ref(&event));
-    let audit = draft(
-        caller,
-        Some(workspace_id),
-        "run.created",
-        Some(run.id.clone()),
-        Category::Run,
-        Operation::Write,
+    let audit = with_meta(
+        with_meta(audit(&run.id), "run", &run.id),
+        "mode",
+        mode_name(mode),
     );
-    let audit = with_meta(with_meta(audit, "run", &run.id), "mode", mode_name(mode));
     engine.store.append_audit(audit).await?;
     engine.submit(workspace_id, &run.id)?;
-    Ok(run_view(&run, access.role))
+    Ok(run)
 }
 
 fn mode_name(mode: RunMode) -> &'static str {
@@ -433,16 +492,13 @@ async fn choose_model(
     engine: &Engine,
     workspace_id: &str,
     settings: &RunSettings,
-    body: &PostMessage,
+    provider: Option<String>,
+    model: Option<String>,
 ) -> Result<(String, String), ApiError> {
-    let provider = body
-        .provider
-        .clone()
+    let provider = provider
         .or_else(|| settings.provider.clone())
         .or_else(|| engine.config.default_provider.clone());
-    let model = body
-        .model
-        .clone()
+    let model = model
         .or_else(|| settings.model.clone())
         .or_else(|| engine.config.default_model.clone());
     let (Some(provider), Some(model)) = (provider, model) else {

@@ -702,7 +702,11 @@ impl Conn {
 
     async fn report_store_result(&mut self, result: Result<(), StoreError>) {
         match result {
-            Ok(()) => {}
+            Ok(()) => self
+                .control
+                .hub
+                .changes
+                .mark(&self.cluster.workspace_id, &self.cluster.id),
             Err(StoreError::SnapshotBudgetExceeded { message }) => {
                 self.protocol_error(ErrorCode::SnapshotBudgetExceeded, message)
                     .await;

@@ -82,6 +82,8 @@ pub struct Hub {
     next_conn: AtomicU64,
     next_call: AtomicU64,
     pub(crate) metrics: Arc<Metrics>,
+    /// Clusters whose stored picture changed (the findings service re-evaluates them).
+    pub changes: Arc<crate::findings::PictureChanges>,
 }
 
 fn tool_error(code: ToolErrorCode, message: impl Into<String>) -> ToolError {
@@ -98,6 +100,7 @@ impl Hub {
             next_conn: AtomicU64::new(1),
             next_call: AtomicU64::new(1),
             metrics,
+            changes: Arc::default(),
         })
     }
 

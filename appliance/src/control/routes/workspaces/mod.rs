@@ -1,8 +1,9 @@
 //! `/api/v1/workspaces` and `/api/v1/workspaces/{workspace_id}`; sub-resources in the sibling
-//! modules (members, invitations, tokens, audit, clusters), mirroring the URL tree.
+//! modules (members, invitations, tokens, audit, clusters, findings), mirroring the URL tree.
 
 mod audit;
 mod clusters;
+mod findings;
 mod invitations;
 mod members;
 mod runs;
@@ -66,6 +67,7 @@ pub fn routes() -> Vec<RouteSpec> {
     routes.extend(audit::routes());
     routes.extend(clusters::routes());
     routes.extend(runs::routes());
+    routes.extend(findings::routes());
     routes
 }
 
