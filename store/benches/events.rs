@@ -443,6 +443,7 @@ async fn world(path: &Path, corpus: &Corpus) -> World {
             agent: None,
             tools: Vec::new(),
             snapshot: SnapshotInfo::default(),
+            auto_triage: false,
         };
         let key = AgentKey {
             id: new_id("agk_").expect("id"),
