@@ -265,7 +265,7 @@ pub async fn rename_session(
     session_id: &str,
     body: UpdateSession,
 ) -> Result<SessionView, ApiError> {
-    let (access, session) = find_session(
+    let (access, _) = find_writable_session(
         engine,
         caller,
         workspace_id,
@@ -273,15 +273,27 @@ pub async fn rename_session(
         Action::SessionsRead,
     )
     .await?;
-    if !may_write(&access, caller, &session) {
-        return Err(not_writer());
-    }
     check_title(&body.title)?;
     let renamed = engine
         .store
         .rename_run_session(workspace_id, session_id, body.title, util::now_unix())
         .await?;
     session_view(engine, &access, caller, &renamed)
+}
+
+/// A session the caller may write in (its creator, or an owner or admin of the workspace).
+async fn find_writable_session(
+    engine: &Engine,
+    caller: &Caller,
+    workspace_id: &str,
+    session_id: &str,
+    action: Action,
+) -> Result<(Access, SessionRecord), ApiError> {
+    let (access, session) = find_session(engine, caller, workspace_id, session_id, action).await?;
+    if !may_write(&access, caller, &session) {
+        return Err(not_writer());
+    }
+    Ok((access, session))
 }
 
 fn not_writer() -> ApiError {
@@ -301,7 +313,7 @@ pub async fn post_message(
     session_id: &str,
     body: PostMessage,
 ) -> Result<RunView, ApiError> {
-    let (access, session) = find_session(
+    let (access, session) = find_writable_session(
         engine,
         caller,
         workspace_id,
@@ -309,9 +321,6 @@ pub async fn post_message(
         Action::RunsCreateReadOnly,
     )
     .await?;
-    if !may_write(&access, caller, &session) {
-        return Err(not_writer());
-    }
     let question = body.content.trim().to_owned();
     if question.is_empty() || question.chars().count() > MAX_QUESTION_CHARS {
         return Err(invalid(format!(
