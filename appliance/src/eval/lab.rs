@@ -26,7 +26,9 @@ pub struct Binaries {
 }
 
 impl Binaries {
-    /// `acorn` is this executable; the others come from the flags, else next to it, else PATH.
+    /// `acorn` is this executable; the others come from the flags, else next to it, else from
+    /// the bundle's install layout (`<prefix>/share/acorn/bin/`, beside `<prefix>/bin/acorn`),
+    /// else PATH.
     pub fn find(agent: Option<PathBuf>, kubesim: Option<PathBuf>) -> Result<Binaries, LabError> {
         let acorn = std::env::current_exe().map_err(|e| LabError::Binary {
             name: "acorn",
@@ -45,6 +47,13 @@ impl Binaries {
             let beside = acorn.with_file_name(name);
             if beside.is_file() {
                 return Ok(beside);
+            }
+            let installed = acorn
+                .parent()
+                .and_then(Path::parent)
+                .map(|prefix| prefix.join("share/acorn/bin").join(name));
+            if let Some(path) = installed.filter(|p| p.is_file()) {
+                return Ok(path);
             }
             std::env::var_os("PATH")
                 .iter()
