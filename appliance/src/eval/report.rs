@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::grade::{Grade, Observed, grade};
+use super::grade::{Check, Grade, Observed, grade};
 use super::scenario::Scenario;
 
 /// One scenario's outcome.
@@ -194,19 +194,9 @@ impl Report {
                 "{:<28} {:<6} {:>8} {:>7} {:>6} {:>5} {:>8} {:>8} {:>6} {:>5} {:>7}  {}",
                 r.name,
                 if g.passed { "pass" } else { "FAIL" },
-                fraction(
-                    g.evidence.iter().filter(|c| c.met).count(),
-                    g.evidence.len()
-                ),
-                fraction(
-                    g.mentions.iter().filter(|c| c.met).count(),
-                    g.mentions.len()
-                ),
-                match g.object_named {
-                    Some(true) => "yes",
-                    Some(false) => "no",
-                    None => "-",
-                },
+                met(&g.evidence),
+                met(&g.mentions),
+                object_mark(g.object_named),
                 steps,
                 tokens,
                 cost,
@@ -289,15 +279,9 @@ impl Report {
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 md(&r.name),
                 if g.passed { "pass" } else { "**fail**" },
-                fraction(
-                    g.evidence.iter().filter(|c| c.met).count(),
-                    g.evidence.len()
-                ),
-                fraction(
-                    g.mentions.iter().filter(|c| c.met).count(),
-                    g.mentions.len()
-                ),
-                g.object_named.map_or("-", |n| if n { "yes" } else { "no" }),
+                met(&g.evidence),
+                met(&g.mentions),
+                object_mark(g.object_named),
                 run.map_or(0, |r| r.usage.steps),
                 run.map_or(0, |r| r.usage.input_tokens + r.usage.output_tokens),
                 run.map_or("-".into(), |r| format!("{:.4}", r.usage.cost)),
@@ -359,6 +343,19 @@ fn percent(n: usize, of: usize) -> f64 {
     }
 }
 
+/// `met/total` of a list of checks.
+fn met(checks: &[Check]) -> String {
+    fraction(checks.iter().filter(|c| c.met).count(), checks.len())
+}
+
+fn object_mark(named: Option<bool>) -> &'static str {
+    match named {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "-",
+    }
+}
+
 fn fraction(n: usize, of: usize) -> String {
     format!("{n}/{of}")
 }
@@ -373,4 +370,77 @@ fn md(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::scenario::Expected;
+    use acorn_proto::runs::RunUsage;
+
+    fn scenario(name: &str) -> Scenario {
+        Scenario {
+            name: name.into(),
+            dir: std::path::PathBuf::from(name),
+            expected: Expected {
+                question: "Why is web down?".into(),
+                root_cause: "bad | config".into(),
+                category: "crashloop".into(),
+                affected: vec!["ns/Pod/web-1".into()],
+                evidence: vec!["CrashLoopBackOff".into()],
+                answer_must_mention: vec!["config".into()],
+                difficulty: "easy".into(),
+                expect_no_findings: false,
+            },
+        }
+    }
+
+    #[test]
+    fn totals_table_and_markdown_say_what_happened_and_escape_model_output() {
+        let good = Observed {
+            state: "completed".into(),
+            answer: "web-1 has a bad config <script>alert(1)</script>".into(),
+            tool_results: vec!["Waiting (CrashLoopBackOff)".into()],
+            usage: RunUsage {
+                steps: 2,
+                tool_calls: 3,
+                input_tokens: 100,
+                output_tokens: 20,
+                ..RunUsage::default()
+            },
+            seconds: 1.5,
+            findings: 1,
+            ..Observed::default()
+        };
+        let report = Report::new(
+            "local",
+            "m",
+            vec![
+                ScenarioResult::graded(&scenario("a"), good),
+                ScenarioResult::lab_failed(&scenario("b"), "agent did not connect".into()),
+            ],
+            Duration::from_secs(3),
+        );
+        let s = &report.summary;
+        assert_eq!((s.scenarios, s.passed, s.completed), (2, 1, 1));
+        assert_eq!((s.evidence_found, s.evidence_total), (1, 2));
+        assert_eq!((s.steps, s.tool_calls, s.input_tokens), (2, 3, 100));
+        assert_eq!(s.pass_rate, 50.0);
+        let table = report.table();
+        assert!(table.contains("1 of 2 scenarios passed (50%)"), "{table}");
+        assert!(
+            table.contains("lab error: agent did not connect"),
+            "{table}"
+        );
+        let md = report.markdown();
+        assert!(!md.contains("<script>"), "{md}");
+        assert!(md.contains("&lt;script&gt;"), "{md}");
+        assert!(
+            md.contains("bad \\| config"),
+            "table cells stay cells: {md}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.json().unwrap()).unwrap();
+        assert_eq!(json["scenarios"][1]["lab_error"], "agent did not connect");
+        assert!(json["scenarios"][0]["run"].get("tool_results").is_none());
+    }
 }
