@@ -269,6 +269,31 @@ fn stores_written_by_every_earlier_appliance_migrate_with_their_data() {
             );
             assert!(!store.signing_keys().unwrap().is_empty());
         }
+        if n >= 5 {
+            let run = &facts["run"];
+            let ws = ws.unwrap();
+            let session = run["session_id"].as_str().unwrap();
+            assert!(store.session_record(ws, session).unwrap().is_some());
+            let record = store
+                .run_record(run["run_id"].as_str().unwrap())
+                .unwrap()
+                .expect("the run");
+            assert_eq!(record.session_id, session);
+            assert_eq!(
+                serde_json::to_value(record.state).unwrap(),
+                run["state"],
+                "schema {n}: run state"
+            );
+            let events = store.run_events(&record.id, None, 1_000).unwrap();
+            assert_eq!(Some(events.len() as u64), run["events"].as_u64());
+            let findings = store
+                .findings_record(run["cluster_id"].as_str().unwrap())
+                .unwrap()
+                .expect("the findings record");
+            let mut rules: Vec<String> = findings.findings.iter().map(|f| f.rule.clone()).collect();
+            rules.sort();
+            assert_eq!(serde_json::to_value(rules).unwrap(), run["findings"]);
+        }
         drop(store);
         let new = verify_file(&path).unwrap();
         assert_eq!(new.schema_version, SCHEMA_VERSION);
