@@ -12,6 +12,8 @@
 //! - `packaging/`: the air-gap bundle and install.sh, upgrades from every earlier schema, backup rotation.
 //! - `runs/`: sessions and runs end to end (engine, approvals, SSE, limits, crashes) with a scripted model.
 //! - `findings/`: the findings service and API, lifecycle, `acorn analyze`, auto-triage.
+//! - `webhooks/`: signed deliveries verified by the reference library, the outbox across kill -9,
+//!   retries, auto-disable, egress refusals; Alertmanager and signed webhooks starting runs.
 
 mod appliance;
 mod cluster_link;
@@ -22,3 +24,4 @@ mod identity;
 mod kubesim;
 mod packaging;
 mod runs;
+mod webhooks;

@@ -49,6 +49,8 @@ pub const AUTHOR: &str = "system:alerts";
 const POSTS_PER_MINUTE: usize = 120;
 /// Alerts in one post, at most.
 const MAX_ALERTS: usize = 1000;
+/// Characters of a question built from an alert or a template, at most (runs take 32,768).
+const MAX_QUESTION: usize = 16_000;
 
 /// The receivers' rate limits and the alert runs in flight.
 pub struct AlertLimits {
@@ -230,6 +232,7 @@ pub fn alert_question(p: &AlertmanagerPayload, a: &AlertmanagerAlert) -> String 
     if !p.group_key.is_empty() {
         q.push_str(&format!("Alert group: {}\n", cut(&p.group_key, 300)));
     }
+    let mut q: String = q.chars().take(MAX_QUESTION - 200).collect();
     q.push_str(
         "Investigate with the read-only tools: confirm what the alert says, find the root \
          cause, and say what fix you propose (do not attempt changes).",
@@ -281,6 +284,14 @@ async fn investigate(
     inv: Investigation<'_>,
 ) -> Result<(String, String), String> {
     let store = &engine.store;
+    // Checked before the session is opened too, so that an alert for a cluster whose agent is
+    // away leaves no empty session behind (start_run checks it again).
+    if engine.control.hub.live(&inv.cluster.id).is_none() {
+        return Err(format!(
+            "agent_disconnected: the agent of cluster {} is not connected",
+            inv.cluster.name
+        ));
+    }
     let workspace = store
         .workspace(&inv.receiver.workspace_id)
         .map_err(|e| e.to_string())?
@@ -586,7 +597,7 @@ pub fn render_template(template: &str, body: &serde_json::Value) -> String {
         rest = &after[end + 2..];
     }
     out.push_str(rest);
-    out
+    out.chars().take(MAX_QUESTION).collect()
 }
 
 /// `POST /api/v1/workspaces/{id}/alerts/webhook/{receiver_id}`: a Standard Webhooks-signed post.

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, watch};
 
 use acorn_proto::webhooks::{
-    AttemptView, DisabledReason, MAX_PAYLOAD_BYTES, TruncatedData, WebhookPayload,
+    AttemptView, DisabledReason, EventType, MAX_PAYLOAD_BYTES, TruncatedData, WebhookPayload,
 };
 use acorn_store::{
     Actor, ActorKind, AttemptNext, AttemptOutcome, AuditDraft, AuditResult, Category, Operation,
@@ -124,8 +124,9 @@ impl Webhooks {
                 if dispatched > 0 {
                     continue;
                 }
+                // Due now but not dispatched means in flight: its attempt's end wakes us.
                 let wait = match this.store.next_webhook_due_ms() {
-                    Ok(Some(due)) => {
+                    Ok(Some(due)) if due > util::now_ms() => {
                         let ms = due.saturating_sub(util::now_ms()).max(5);
                         Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(MAX_IDLE)
                     }
@@ -302,8 +303,8 @@ impl Webhooks {
             .store
             .webhook_subscription(&entry.workspace_id, &entry.subscription_id)
         {
-            Ok(Some(s)) if s.enabled => s,
-            Ok(_) => return dropped(self),
+            Ok(Some(s)) => s,
+            Ok(None) => return dropped(self),
             Err(e) => return self.failed_early(entry, 1, format!("store: {e}"), true),
         };
         let delivery = match self
@@ -314,6 +315,11 @@ impl Webhooks {
             Ok(None) => return dropped(self),
             Err(e) => return self.failed_early(entry, 1, format!("store: {e}"), true),
         };
+        // A disabled subscription gets nothing but test events (how one checks an endpoint
+        // before enabling it again).
+        if !sub.enabled && delivery.event_type != EventType::WebhookTest.as_str() {
+            return dropped(self);
+        }
         let number = u32::try_from(delivery.attempts.len()).unwrap_or(u32::MAX) + 1;
         let event = match self.store.webhook_event(&delivery.event_id) {
             Ok(Some(e)) => e,
