@@ -13,6 +13,8 @@
 //! - `runs/`: sessions and runs end to end (engine, approvals, SSE, limits, crashes) with a scripted model.
 //! - `findings/`: the findings service and API, lifecycle, `acorn analyze`, auto-triage.
 //! - `eval/`: `acorn eval` grading scripted models on the scenario library.
+//! - `webhooks/`: signed deliveries verified by the reference library, the outbox across kill -9,
+//!   retries, auto-disable, egress refusals; Alertmanager and signed webhooks starting runs.
 
 mod appliance;
 mod cluster_link;
@@ -24,3 +26,4 @@ mod identity;
 mod kubesim;
 mod packaging;
 mod runs;
+mod webhooks;

@@ -33,6 +33,7 @@ mod systemd;
 mod tls;
 mod util;
 mod util_html;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -108,6 +108,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
 
+    let webhooks = crate::webhooks::Webhooks::new(
+        store.clone(),
+        Arc::clone(&gateway),
+        config.webhooks.clone(),
+        base_url.clone(),
+    )?;
+    webhooks.spawn(shutdown_rx.clone());
+
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState {
         control: control.clone(),
@@ -117,6 +125,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         engine,
         evidence,
         search: Arc::clone(&search),
+        webhooks,
     };
     let app = routes::router(state, config.server.max_body_bytes);
     let handle = axum_server::Handle::new();

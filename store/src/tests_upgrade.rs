@@ -294,9 +294,24 @@ fn stores_written_by_every_earlier_appliance_migrate_with_their_data() {
             rules.sort();
             assert_eq!(serde_json::to_value(rules).unwrap(), run["findings"]);
         }
+        if n >= 2 {
+            // Schema 6: the webhook tables exist (empty) and sessions read without an alert.
+            let ws = ws.unwrap();
+            assert!(store.webhook_subscriptions(ws).unwrap().is_empty());
+            assert_eq!(store.webhook_outbox_len().unwrap(), 0, "schema {n}");
+            for s in store.session_records(ws, None).unwrap() {
+                assert_eq!(s.alert, None, "schema {n}");
+            }
+        }
         drop(store);
         let new = verify_file(&path).unwrap();
         assert_eq!(new.schema_version, SCHEMA_VERSION);
+        for table in ["webhook_subscriptions", "webhook_outbox", "alert_dedup"] {
+            assert!(
+                new.tables.iter().any(|(t, _)| t == table),
+                "schema {n}: {table} after the migration"
+            );
+        }
         for chain in &old.audit_chains {
             assert!(
                 new.audit_chains.contains(chain),

@@ -333,6 +333,7 @@ async fn start(
         updated_at: now,
         active_run: None,
         last_run: None,
+        alert: None,
     };
     let session = engine
         .store
