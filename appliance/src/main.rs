@@ -18,6 +18,7 @@
 )]
 
 mod config;
+mod console;
 mod control;
 mod engine;
 mod findings;

@@ -87,7 +87,7 @@
         }
       }
       if (root.firstChild) document.documentElement.setAttribute("data-lv", "rendered");
-    }, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["data-navigate"] });
+    }).observe(root, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["data-navigate"] });
   }
 
   function reconnect() {

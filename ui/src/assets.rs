@@ -31,6 +31,12 @@ pub const LIVEVIEW_JS: &str = "liveview.js";
 const PAGE_PARAM: &str =
     "return new_url + \"?page=\" + encodeURIComponent(loc.pathname + loc.search);";
 
+/// The glue runs server-sent "queries" (dioxus `eval`, which LiveView's history support sends
+/// at start) with `Function(…)`: string evaluation, which the console's CSP forbids. The console
+/// uses neither eval nor the history API, so the glue drops them instead.
+const EVAL_QUERY: &str = "Function(\"Eval\", `\"use strict\";${event.data};`)();";
+const NO_EVAL: &str = "/* eval queries are not used by the Acorn console (CSP: no unsafe-eval) */";
+
 /// Errors of the generated glue (a dioxus-liveview upgrade that changed its shape).
 #[derive(Debug, thiserror::Error)]
 pub enum AssetError {
@@ -56,7 +62,12 @@ pub fn liveview_glue() -> Result<&'static str, AssetError> {
         if body.matches("return new_url;").count() != 1 {
             return Err("`return new_url;` is not there exactly once");
         }
-        Ok(body.replacen("return new_url;", PAGE_PARAM, 1))
+        if body.matches(EVAL_QUERY).count() != 1 {
+            return Err("the query handler (`Function(\"Eval\", …)`) is not there exactly once");
+        }
+        Ok(body
+            .replacen("return new_url;", PAGE_PARAM, 1)
+            .replacen(EVAL_QUERY, NO_EVAL, 1))
     })
     .as_ref()
     .map(String::as_str)
@@ -117,6 +128,8 @@ mod tests {
         assert!(glue.contains(PAGE_PARAM));
         assert!(!glue.contains("<script"));
         assert!(glue.contains("class IPC"));
+        assert!(!glue.contains("Function(\"Eval\""));
+        assert!(glue.contains(NO_EVAL));
     }
 
     #[test]

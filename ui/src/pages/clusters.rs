@@ -143,7 +143,7 @@ fn RegisterForm(registered: Signal<Option<ClusterWithKey>>) -> Element {
                         busy.set(false);
                     });
                 },
-                label { "Name" input { name: "name", required: true, placeholder: "prod-eu", pattern: "[a-z][a-z0-9-]{{0,62}}", title: "a-z, 0-9 and -, starting with a letter" } }
+                label { "Name" input { name: "name", required: true, placeholder: "prod-eu", pattern: "[a-z][a-z0-9\\-]{{0,62}}", title: "a-z, 0-9 and -, starting with a letter" } }
                 label { class: "check", input { r#type: "checkbox", name: "logs_allowed", checked: true } "Pod logs" }
                 label { class: "check", input { r#type: "checkbox", name: "write_allowed" } "Write actions (with approval)" }
                 label { class: "check", input { r#type: "checkbox", name: "auto_triage" } "Auto-triage critical findings" }

@@ -100,7 +100,7 @@ pub fn Tools() -> Element {
                             busy.set(false);
                         });
                     },
-                    label { "Name" input { name: "name", required: true, pattern: "[a-z0-9-]{{1,32}}" } }
+                    label { "Name" input { name: "name", required: true, pattern: "[a-z0-9\\-]{{1,32}}" } }
                     label { "URL" input { name: "url", required: true, r#type: "url", placeholder: "https://mcp.internal/mcp" } }
                     label { "Authorization header (write-only)" input { name: "authorization", r#type: "password", autocomplete: "off" } }
                     button { r#type: "submit", disabled: busy(), if busy() { "Connecting…" } else { "Register" } }
