@@ -12,9 +12,11 @@
 //! - `packaging/`: the air-gap bundle and install.sh, upgrades from every earlier schema, backup rotation.
 //! - `runs/`: sessions and runs end to end (engine, approvals, SSE, limits, crashes) with a scripted model.
 //! - `findings/`: the findings service and API, lifecycle, `acorn analyze`, auto-triage.
+//! - `console/`: the management console in a real browser (chromium + playwright-core).
 
 mod appliance;
 mod cluster_link;
+mod console;
 mod findings;
 mod gateway;
 mod harness;

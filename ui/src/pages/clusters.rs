@@ -335,12 +335,14 @@ fn MetricsPlots(cluster: String) -> Element {
             p { class: "muted", "No metrics in the snapshot (the cluster has no metrics-server, or the agent has not polled yet)." }
         },
         Some(Ok((pods, nodes))) => rsx! {
-            div { class: "grid2 bars",
-                div { h3 { "Pods: CPU (millicores)" } Bars { rows: top(&pods, |u| u.1), unit: "m" } }
-                div { h3 { "Pods: memory" } Bars { rows: top(&pods, |u| u.2), unit: "B" } }
+            if !pods.is_empty() {
+                div { class: "even bars",
+                    div { h3 { "Pods: CPU (millicores)" } Bars { rows: top(&pods, |u| u.1), unit: "m" } }
+                    div { h3 { "Pods: memory" } Bars { rows: top(&pods, |u| u.2), unit: "B" } }
+                }
             }
             if !nodes.is_empty() {
-                div { class: "grid2 bars",
+                div { class: "even bars",
                     div { h3 { "Nodes: CPU (millicores)" } Bars { rows: top(&nodes, |u| u.1), unit: "m" } }
                     div { h3 { "Nodes: memory" } Bars { rows: top(&nodes, |u| u.2), unit: "B" } }
                 }
