@@ -5,7 +5,7 @@
 // fresh user-data-dir).
 //
 // Steps: {goto}, {fill, text}, {click}, {press, key}, {select, value}, {wait, text?, count?},
-// {wait_url}, {wait_value, value}, {absent}, {text}, {value}, {count}, {eval}, {screenshot},
+// {wait_url}, {wait_value, value}, {wait_eval}, {absent}, {text}, {value}, {count}, {eval}, {screenshot},
 // {sign_out_elsewhere}, {metrics}, {close}. Every answer: {ok, value?, error?, url}.
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
@@ -59,6 +59,15 @@ async function run(s) {
       const v = await page.locator(s.wait_value).first().inputValue({ timeout: T(s) }).catch(() => null);
       if (v === s.value) return v;
       if (Date.now() > deadline) throw new Error(`${s.wait_value} has ${JSON.stringify(v)}`);
+      await page.waitForTimeout(100);
+    }
+  }
+  if (s.wait_eval !== undefined) {
+    const deadline = Date.now() + T(s);
+    for (;;) {
+      const v = await page.evaluate(s.wait_eval).catch(() => null);
+      if (v) return v;
+      if (Date.now() > deadline) throw new Error(`${s.wait_eval} stayed falsy`);
       await page.waitForTimeout(100);
     }
   }

@@ -191,16 +191,20 @@ async fn a_session_streams_approves_cancels_searches_and_survives_expiry_and_res
     // An appliance restart: the page reconnects on its own and the draft is still there.
     b.fill("#message-box", "draft typed before the restart")
         .await;
+    b.step(json!({ "eval": "window.__before_restart = 1" }))
+        .await;
     rw.world.app.restart().await;
-    b.step(json!({ "wait_value": "#message-box", "value": "draft typed before the restart", "timeout_ms": 60000 }))
+    // A new page (the old one's marker is gone), rendered over a new socket, draft restored.
+    b.step(json!({
+        "wait_eval": "typeof window.__before_restart === 'undefined' && document.documentElement.dataset.lv === 'rendered'",
+        "timeout_ms": 60000
+    }))
+    .await;
+    b.step(json!({ "wait_value": "#message-box", "value": "draft typed before the restart", "timeout_ms": 30000 }))
         .await;
     b.step(json!({ "wait": ".answer", "text": "MAX_CONNECTIONS", "timeout_ms": 30000 }))
         .await;
-    assert_eq!(
-        b.step(json!({ "eval": "document.documentElement.dataset.lv" }))
-            .await,
-        "rendered"
-    );
+    b.screenshot("session-after-restart").await;
 
     let problems = real_problems(&b.close().await);
     assert!(problems.is_empty(), "browser console errors: {problems:#?}");

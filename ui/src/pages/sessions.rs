@@ -630,7 +630,7 @@ fn ApprovalCard(
             h3 { "Dry run" }
             pre { class: "diff", "{diff}" }
             match decided {
-                Some((d, by)) => rsx! { p { Badge { text: if d == "approve" { "approved".to_owned() } else { "rejected".to_owned() } } " by {by}" } },
+                Some((d, by)) => rsx! { p { Badge { text: d } if !by.is_empty() { " by {by}" } } },
                 None if live && can => rsx! {
                     div { class: "row",
                         button { r#type: "button", class: "approve", disabled: busy(), onclick: move |_| approve(Decision::Approve), "Approve" }
