@@ -11,9 +11,11 @@
 //!   the cluster's page (findings, resources, YAML), OpenID Connect sign-in back to the page;
 //! - `chat`: a session streamed live (answer, tool steps), a planted `<script>`, approval,
 //!   cancel, search → result, a viewer without admin actions, an expired session and back, a
-//!   LiveView reconnect across an appliance restart keeping the message box's text.
+//!   LiveView reconnect across an appliance restart keeping the message box's text;
+//! - `demo`: `acorn demo` from its printed login to a connected demo cluster, and Ctrl-C.
 
 mod chat;
+mod demo;
 mod first_run;
 
 use std::path::PathBuf;

@@ -49,6 +49,14 @@ pub struct DemoLogin {
 }
 
 impl Console {
+    /// The console of `acorn demo`.
+    pub fn demo(login: DemoLogin) -> Console {
+        Console {
+            pool: OnceLock::new(),
+            demo: Some(login),
+        }
+    }
+
     fn pool(&self) -> LiveViewPool {
         self.pool.get_or_init(LiveViewPool::new).clone()
     }
