@@ -15,9 +15,11 @@
 //! - `eval/`: `acorn eval` grading scripted models on the scenario library.
 //! - `webhooks/`: signed deliveries verified by the reference library, the outbox across kill -9,
 //!   retries, auto-disable, egress refusals; Alertmanager and signed webhooks starting runs.
+//! - `console/`: the management console in a real browser (chromium + playwright-core).
 
 mod appliance;
 mod cluster_link;
+mod console;
 mod eval;
 mod findings;
 mod gateway;

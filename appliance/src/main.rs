@@ -19,7 +19,9 @@
 )]
 
 mod config;
+mod console;
 mod control;
+mod demo;
 mod engine;
 mod eval;
 mod findings;
@@ -95,6 +97,15 @@ enum Verb {
         after_help = "Example:\n  acorn serve --state-dir /var/lib/acorn --listen 0.0.0.0:8443 --public-hostname acorn.example.internal"
     )]
     Serve(ListenArgs),
+    /// Try Acorn on this machine: the appliance on a temporary state directory, the Kubernetes
+    /// API simulator with its broken scenarios, and an agent connected to it; prints the
+    /// console's URL and login. Labelled as a demo everywhere. Ctrl-C ends it and deletes its data.
+    #[command(
+        after_help = "Examples:\n  acorn demo\n  ACORN_DEMO_OPENAI_BASE_URL=http://localhost:11434/v1 ACORN_DEMO_MODEL=llama3.1:8b acorn demo\n  \
+        acorn demo --listen 127.0.0.1:0 --scenario crashloop --kubesim ./acorn-kubesim --agent ./acorn-agent\n\n\
+        acorn-kubesim and acorn-agent are taken from --kubesim/--agent, else next to acorn, else from PATH."
+    )]
+    Demo(demo::DemoArgs),
     /// Validate the configuration and print the effective settings (secrets masked).
     #[command(after_help = "Example:\n  acorn configtest --config /etc/acorn/acorn.toml")]
     Configtest(ListenArgs),
@@ -395,6 +406,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = loaded.config.clone();
     let level = if matches!(cli.verb, Verb::Serve(_)) {
         config.log.level.as_str()
+    } else if matches!(cli.verb, Verb::Demo(_)) {
+        // The demo prints its own summary; the appliance's warnings (no KEK, setup link) do
+        // not apply to a throwaway demo.
+        "error"
     } else {
         "warn"
     };
@@ -412,6 +427,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server::serve(config).await
         }
         Verb::Configtest(_) => configtest(&loaded),
+        Verb::Demo(args) => {
+            raise_open_file_limit();
+            demo::run(args, cli.global.config, cli.global.log_format).await
+        }
         Verb::Backup { out: Some(out), .. } => ops::backup::run(&state_dir, &out).await,
         Verb::Backup { dir, keep, .. } => {
             let dir = dir.unwrap_or_else(|| config.backup_dir());

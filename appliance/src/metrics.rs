@@ -40,6 +40,8 @@ pub struct Metrics {
     pub agent_tool_calls: Family<OutcomeLabels, Counter>,
     /// The LLM gateway's requests, latency, tokens and cost.
     pub gateway: crate::gateway::metrics::GatewayMetrics,
+    /// Console LiveView connections open now (one per open console tab).
+    pub console_sockets: Gauge,
 }
 
 /// Labels of [`Metrics::agent_frames`].
@@ -108,7 +110,14 @@ impl Metrics {
         ]);
         registry.register("build", "Acorn build information", build);
         let gateway = crate::gateway::metrics::GatewayMetrics::register(&mut registry);
+        let console_sockets = Gauge::default();
+        registry.register(
+            "console_sockets",
+            "Console LiveView connections open now (one per open console tab)",
+            console_sockets.clone(),
+        );
         Arc::new(Metrics {
+            console_sockets,
             registry,
             http_requests,
             store_commit_seconds,
@@ -119,6 +128,16 @@ impl Metrics {
             agent_tool_calls,
             gateway,
         })
+    }
+
+    /// A console tab connected its LiveView socket.
+    pub fn console_socket_opened(&self) {
+        self.console_sockets.inc();
+    }
+
+    /// A console tab's LiveView socket ended.
+    pub fn console_socket_closed(&self) {
+        self.console_sockets.dec();
     }
 
     /// Records one store commit (called by the store's writer thread).

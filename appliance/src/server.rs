@@ -27,6 +27,16 @@ use crate::tls::{self, TlsService};
 
 /// Runs the appliance until SIGTERM or SIGINT.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    serve_with(config, crate::console::Console::default(), None).await
+}
+
+/// Runs the appliance with the given console settings (`acorn demo` marks it as a demo); sends
+/// the listening address on `bound` once the listener is up.
+pub async fn serve_with(
+    config: Config,
+    console: crate::console::Console,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
     let state_dir = config.state_dir();
     create_state_dir(&state_dir)?;
     let metrics = Metrics::new();
@@ -126,6 +136,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         evidence,
         search: Arc::clone(&search),
         webhooks,
+        console: Arc::new(console),
     };
     let app = routes::router(state, config.server.max_body_bytes);
     let handle = axum_server::Handle::new();
@@ -152,6 +163,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )
         .await?;
     ready.store(true, Ordering::SeqCst);
+    if let Some(bound) = bound {
+        let _ = bound.send(addr);
+    }
     tracing::info!(%addr, url = %base_url, socket = %socket.display(), state_dir = %state_dir.display(), "listening");
     systemd::notify_ready();
     systemd::spawn_watchdog(shutdown_rx.clone());

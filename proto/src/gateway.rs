@@ -181,7 +181,7 @@ pub enum ProviderSource {
 }
 
 /// A provider as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProviderView {
     /// Name, unique within its source.
     pub name: String,
@@ -308,7 +308,7 @@ pub struct McpToolView {
 }
 
 /// An MCP server as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct McpServerView {
     /// `mcp_…`.
     pub id: String,

@@ -30,7 +30,7 @@ pub struct UserView {
 }
 
 /// `GET /api/v1/me` and the answer to a successful sign-in.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Me {
     /// Who is signed in.
     pub user: UserView,
@@ -128,7 +128,7 @@ pub struct CreateInvitation {
 }
 
 /// An invitation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InvitationView {
     /// `inv_…`.
     pub id: String,
@@ -167,7 +167,7 @@ pub struct CreateToken {
 }
 
 /// An API token (the secret only in the answer to its creation).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TokenView {
     /// `tok_…`.
     pub id: String,

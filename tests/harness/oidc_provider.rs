@@ -59,12 +59,13 @@ impl OidcProvider {
 
 /// `npm ci` in `tests/` once per run when the peer is missing, so that `cargo test` works on a
 /// fresh machine with Node.js installed (`.ci/run` installs Node.js and runs it too).
-fn install_npm_peers(dir: &str) {
+pub fn install_npm_peers(dir: &str) {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
-        if std::path::Path::new(dir)
-            .join("node_modules/oidc-provider")
-            .exists()
+        let modules = std::path::Path::new(dir).join("node_modules");
+        if ["oidc-provider", "jose", "playwright-core"]
+            .iter()
+            .all(|m| modules.join(m).exists())
         {
             return;
         }

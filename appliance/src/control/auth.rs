@@ -74,7 +74,7 @@ impl FromRequestParts<AppState> for RequestMeta {
     }
 }
 
-fn request_meta(parts: &Parts) -> RequestMeta {
+pub(crate) fn request_meta(parts: &Parts) -> RequestMeta {
     let header = |name: &str| {
         parts
             .headers
@@ -161,7 +161,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn authenticate_session(
+pub(crate) async fn authenticate_session(
     control: &Control,
     cookie: &str,
     meta: RequestMeta,

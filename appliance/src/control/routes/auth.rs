@@ -64,7 +64,20 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let control = &state.control;
-    match auth::local_login(control, &body.username, body.password, &meta).await {
+    let (id, caller) = password_sign_in(control, &body.username, body.password, meta).await?;
+    signed_in(control, &caller, &id)
+}
+
+/// Local sign-in with its audit records (success in the appliance chain, failures and
+/// throttling as anonymous records): returns the new session's cookie value and the caller.
+/// The JSON API and the console's sign-in form both sign in through here.
+pub(crate) async fn password_sign_in(
+    control: &Control,
+    username: &str,
+    password: String,
+    meta: RequestMeta,
+) -> Result<(String, Caller), ApiError> {
+    match auth::local_login(control, username, password, &meta).await {
         Ok((id, session, user)) => {
             let caller = recorded_sign_in(
                 control,
@@ -76,7 +89,7 @@ async fn login(
                 "local".into(),
             )
             .await?;
-            signed_in(control, &caller, &id)
+            Ok((id, caller))
         }
         Err(e) => {
             let result = if e.code == ErrorCode::RateLimited {
@@ -89,7 +102,7 @@ async fn login(
                 .append_audit(anonymous_draft(
                     &meta,
                     "auth.login",
-                    Some(format!("local:{}", safe_name(&body.username))),
+                    Some(format!("local:{}", safe_name(username))),
                     result,
                 ))
                 .await;
@@ -122,14 +135,23 @@ fn signed_in(control: &Control, caller: &Caller, session_id: &str) -> Result<Res
 }
 
 async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    end_session(&state.control, &caller).await?;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, auth::clear_session_cookie())],
+    )
+        .into_response())
+}
+
+/// Signs out: deletes the caller's session and records it (the API and the console).
+pub(crate) async fn end_session(control: &Control, caller: &Caller) -> Result<(), ApiError> {
     if let Principal::Session { id_hash, .. } = &caller.principal {
-        state.control.store.delete_session(*id_hash).await?;
+        control.store.delete_session(*id_hash).await?;
     }
-    state
-        .control
+    control
         .store
         .append_audit(draft(
-            &caller,
+            caller,
             None,
             "auth.logout",
             None,
@@ -137,11 +159,7 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Respons
             Operation::Write,
         ))
         .await?;
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, auth::clear_session_cookie())],
-    )
-        .into_response())
+    Ok(())
 }
 
 async fn providers(State(state): State<AppState>) -> axum::Json<serde_json::Value> {

@@ -64,6 +64,8 @@ pub struct AppState {
     pub search: Arc<crate::control::search::RunSearch>,
     /// Outbound webhooks and alert receivers.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// The management console (`/console`, `crate::console`).
+    pub console: Arc<crate::console::Console>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -91,6 +93,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         router = router.route(spec.path, spec.handler);
     }
     router
+        .merge(crate::console::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -2,8 +2,8 @@
 //! `POST /api/v1/setup`, the same operation for automation. Both call `control::setup::redeem`.
 
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
@@ -13,7 +13,6 @@ use super::AppState;
 use super::extract::{ApiForm, ApiJson};
 use super::table::{Access, RouteSpec, route};
 use crate::control::setup;
-use crate::util_html::escape;
 
 pub fn routes() -> Vec<RouteSpec> {
     vec![
@@ -59,17 +58,23 @@ struct SetupForm {
     password: String,
 }
 
-async fn setup_page() -> Html<String> {
-    page(
-        "Create an administrator",
-        "<p>This one-time link creates the first administrator of this Acorn appliance, or sets a new \
-         password for the administrator named by a recovery link (then the username is ignored). \
-         It works once and expires one hour after it was issued.</p>\
-         <form method=\"post\"><p><label>Username <input name=\"username\" autocomplete=\"username\" \
-         pattern=\"[a-z0-9._\\-]{1,64}\"></label></p><p><label>Password (12 characters or more) \
-         <input name=\"password\" type=\"password\" minlength=\"12\" required autocomplete=\"new-password\"></label></p>\
-         <p><button type=\"submit\">Create administrator</button></p></form>",
+async fn setup_page() -> Response {
+    console_page(StatusCode::OK, acorn_ui::shell::setup_page(None))
+}
+
+/// The console's look and security headers for the setup pages.
+fn console_page(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, acorn_ui::shell::CSP),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        body,
     )
+        .into_response()
 }
 
 async fn setup_form(
@@ -79,35 +84,17 @@ async fn setup_form(
 ) -> Response {
     let username = form.username.filter(|u| !u.is_empty());
     match setup::redeem(&state.control, &token, username, form.password).await {
-        Ok(created) => {
-            let verb = if created.created {
-                "created"
-            } else {
-                "has a new password"
-            };
-            let body = format!(
-                "<p>Administrator <strong>{}</strong> {verb}. This link no longer works.</p>",
-                escape(&created.username)
-            );
-            (StatusCode::CREATED, page("Administrator ready", &body)).into_response()
-        }
+        Ok(created) => console_page(
+            StatusCode::CREATED,
+            acorn_ui::shell::setup_done_page(&created.username, created.created),
+        ),
         Err(e) => {
             let status =
                 StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            let body = format!(
-                "<p role=\"alert\">{} <small>({})</small></p>",
-                escape(&e.message),
-                e.code.as_str()
-            );
-            (status, page("The link could not be used", &body)).into_response()
+            console_page(
+                status,
+                acorn_ui::shell::setup_page(Some((e.message, e.code.as_str().to_owned()))),
+            )
         }
     }
-}
-
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width\"><title>{t} · Acorn</title></head><body><main><h1>{t}</h1>{body}</main></body></html>",
-        t = escape(title)
-    ))
 }

@@ -6,7 +6,7 @@ mod clusters;
 mod findings;
 mod invitations;
 mod members;
-mod runs;
+pub(crate) mod runs;
 mod tokens;
 
 use acorn_proto::authz::Action;

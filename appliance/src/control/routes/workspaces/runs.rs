@@ -21,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, patch, post, put};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast;
 
 use crate::control::auth::Caller;
@@ -298,6 +298,18 @@ async fn stream(
         ),
         None => q.after,
     };
+    let events = follow(engine, &run, last).map(|e| Ok(to_sse(&e)));
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// A run's events after `after` (all when `None`): replayed from the store, then live, in
+/// order, ending after the run's last event. The SSE route and the console both follow runs
+/// with it. The caller has checked that the run may be read.
+pub fn follow(
+    engine: Arc<Engine>,
+    run: &acorn_store::RunRecord,
+    after: Option<u64>,
+) -> impl Stream<Item = RunEvent> + Send + use<> {
     // Subscribe before reading the store, so nothing falls between the two; a finished run
     // has no live channel (and must not get one).
     let finished = run.state.is_terminal();
@@ -308,17 +320,16 @@ async fn stream(
     };
     let tail = Tail {
         engine,
-        run_id: run.id,
-        next: last.map_or(0, |n| n.saturating_add(1)),
+        run_id: run.id.clone(),
+        next: after.map_or(0, |n| n.saturating_add(1)),
         buffer: VecDeque::new(),
         rx,
         ended: false,
         live_closed: finished,
     };
-    let events = futures_util::stream::unfold(tail, |mut tail| async move {
-        tail.next_event().await.map(|e| (Ok(e), tail))
-    });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    futures_util::stream::unfold(tail, |mut tail| async move {
+        tail.next_event().await.map(|e| (e, tail))
+    })
 }
 
 /// One SSE subscriber: replays from the store, then follows the live channel; fills gaps and
@@ -350,7 +361,7 @@ impl Tail {
         }
     }
 
-    async fn next_event(&mut self) -> Option<Event> {
+    async fn next_event(&mut self) -> Option<RunEvent> {
         if self.buffer.is_empty() && !self.ended {
             self.refill();
         }
@@ -369,7 +380,7 @@ impl Tail {
                 if e.kind.ends_run() {
                     self.ended = true;
                 }
-                return Some(to_sse(&e));
+                return Some(e);
             }
             if self.ended || self.live_closed {
                 // The store may hold events published after the channel closed.
