@@ -57,11 +57,12 @@ async fn setup_link_creates_the_first_administrator_once() {
 
     let page = app.client.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
     assert!(
-        page.text()
-            .await
-            .unwrap()
-            .contains("<form method=\"post\">")
+        html.contains("<form")
+            && html.contains("method=\"post\"")
+            && html.contains("name=\"password\""),
+        "{html}"
     );
 
     let form = [
