@@ -119,6 +119,7 @@ pub async fn serve_with(
     }
 
     let ready = Arc::new(AtomicBool::new(false));
+    let console = Arc::new(console);
     let state = AppState {
         control: control.clone(),
         metrics,
@@ -127,7 +128,7 @@ pub async fn serve_with(
         engine,
         evidence,
         search: Arc::clone(&search),
-        console: Arc::new(console),
+        console: Arc::clone(&console),
     };
     let app = routes::router(state, config.server.max_body_bytes);
     let handle = axum_server::Handle::new();
@@ -167,6 +168,7 @@ pub async fn serve_with(
         "stopping: no new connections, finishing requests"
     );
     ready.store(false, Ordering::SeqCst);
+    console.close_all();
     systemd::notify_stopping();
     handle.graceful_shutdown(Some(config.server.shutdown_grace));
     match server_task.await {

@@ -4,7 +4,7 @@
 // steps. Environment: BASE (https://127.0.0.1:PORT), SHOTS (screenshot folder), PROFILE (a
 // fresh user-data-dir).
 //
-// Steps: {goto}, {fill, text}, {click}, {press, key}, {select, value}, {wait, text?, count?},
+// Steps: {goto}, {fill, text}, {click}, {dblclick}, {press, key}, {select, value}, {wait, text?, count?},
 // {wait_url}, {wait_value, value}, {wait_eval}, {absent}, {text}, {value}, {count}, {eval}, {screenshot},
 // {sign_out_elsewhere}, {metrics}, {close}. Every answer: {ok, value?, error?, url}.
 import { createInterface } from 'node:readline';
@@ -35,6 +35,7 @@ const T = (s) => s.timeout_ms ?? 20000;
 async function run(s) {
   if (s.goto !== undefined) { await page.goto(url(s.goto)); return null; }
   if (s.fill !== undefined) { await page.locator(s.fill).first().fill(s.text, { timeout: T(s) }); return null; }
+  if (s.dblclick !== undefined) { await page.locator(s.dblclick).first().dblclick({ timeout: T(s) }); return null; }
   if (s.click !== undefined) { await page.locator(s.click).first().click({ timeout: T(s) }); return null; }
   if (s.press !== undefined) { await page.locator(s.press).first().press(s.key, { timeout: T(s) }); return null; }
   if (s.select !== undefined) { await page.locator(s.select).first().selectOption(s.value, { timeout: T(s) }); return null; }
