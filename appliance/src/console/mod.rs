@@ -346,13 +346,12 @@ async fn sign_in_page(
     Query(q): Query<SignInQuery>,
 ) -> Response {
     let next = safe_next(q.next.as_deref());
-    if let Some(cookie) = session_cookie(&headers) {
-        if authenticate_session(&state.control, &cookie, meta)
+    if let Some(cookie) = session_cookie(&headers)
+        && authenticate_session(&state.control, &cookie, meta)
             .await
             .is_ok()
-        {
-            return with_headers(Redirect::to(&next).into_response());
-        }
+    {
+        return with_headers(Redirect::to(&next).into_response());
     }
     let error = match (q.expired.is_some(), q.error.as_deref()) {
         (_, Some(e)) => Some(e.chars().take(300).collect()),
@@ -429,13 +428,11 @@ async fn sign_out(
             "cross-origin sign-out refused".to_owned(),
         );
     }
-    if let Some(cookie) = session_cookie(&headers) {
-        if let Ok(caller) = authenticate_session(&state.control, &cookie, meta).await {
-            if let Err(e) = crate::control::routes::auth::end_session(&state.control, &caller).await
-            {
-                tracing::warn!(error = %e.message, "console sign-out failed");
-            }
-        }
+    if let Some(cookie) = session_cookie(&headers)
+        && let Ok(caller) = authenticate_session(&state.control, &cookie, meta).await
+        && let Err(e) = crate::control::routes::auth::end_session(&state.control, &caller).await
+    {
+        tracing::warn!(error = %e.message, "console sign-out failed");
     }
     let mut response = Redirect::to("/console/sign-in").into_response();
     if let Ok(v) = HeaderValue::from_str(&auth::clear_session_cookie()) {

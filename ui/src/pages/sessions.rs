@@ -375,10 +375,10 @@ fn fold(events: &[RunEvent]) -> Vec<Item> {
             RunEventKind::ApprovalDecided => {
                 let aid = s("approval_id");
                 for i in items.iter_mut() {
-                    if let Item::Approval { id, decided, .. } = i {
-                        if *id == aid {
-                            *decided = Some((s("decision"), s("decided_by")));
-                        }
+                    if let Item::Approval { id, decided, .. } = i
+                        && *id == aid
+                    {
+                        *decided = Some((s("decision"), s("decided_by")));
                     }
                 }
             }
@@ -429,10 +429,8 @@ fn RunBlock(run_id: String, question: String) -> Element {
             while let Some(e) = stream.next().await {
                 let refresh = !matches!(e.kind, RunEventKind::ModelDelta | RunEventKind::ToolCall);
                 events.write().push(e);
-                if refresh {
-                    if let Ok(v) = backend.run(ws.clone(), rid.clone()).await {
-                        view.set(Some(v));
-                    }
+                if refresh && let Ok(v) = backend.run(ws.clone(), rid.clone()).await {
+                    view.set(Some(v));
                 }
             }
             if let Ok(v) = backend.run(ws.clone(), rid.clone()).await {
