@@ -3,11 +3,15 @@
 # built (CI's static release build; this script never compiles anything):
 #
 #   packaging/bundle.sh --acorn target/x86_64-unknown-linux-gnu/release/acorn \
-#                       --agent target/x86_64-unknown-linux-gnu/release/acorn-agent [--out dist]
+#                       --agent target/x86_64-unknown-linux-gnu/release/acorn-agent \
+#                       --kubesim target/x86_64-unknown-linux-gnu/release/acorn-kubesim [--out dist]
 #
-# (or ACORN_BIN / ACORN_AGENT_BIN / ACORN_BUNDLE_OUT in the environment). Inside the bundle:
+# (or ACORN_BIN / ACORN_AGENT_BIN / ACORN_KUBESIM_BIN / ACORN_BUNDLE_OUT in the environment).
+# Inside the bundle:
 #
 #   bin/acorn, bin/acorn-agent          the binaries (static unless --allow-dynamic)
+#   bin/acorn-kubesim                   the Kubernetes simulator and its scenario library, which
+#                                       `acorn eval` grades models on
 #   systemd/                            acorn.service, acorn-backup.{service,timer}, sysusers, tmpfiles
 #   charts/acorn-agent-<v>.tgz          the agent's Helm chart, packaged by Helm's own SDK
 #   manifests/acorn-agent.template.yaml the same objects as a plain manifest, rendered by Helm
@@ -27,6 +31,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 acorn_bin=${ACORN_BIN:-}
 agent_bin=${ACORN_AGENT_BIN:-}
+kubesim_bin=${ACORN_KUBESIM_BIN:-}
 out=${ACORN_BUNDLE_OUT:-$repo/dist}
 allow_dynamic=no
 
@@ -35,13 +40,15 @@ while [ $# -gt 0 ]; do
   case $1 in
     --acorn) acorn_bin=$2; shift 2 ;;
     --agent) agent_bin=$2; shift 2 ;;
+    --kubesim) kubesim_bin=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --allow-dynamic) allow_dynamic=yes; shift ;;
     -h|--help) usage ;;
     *) echo "bundle.sh: unknown argument $1" >&2; usage 2 ;;
   esac
 done
-[ -n "$acorn_bin" ] && [ -n "$agent_bin" ] || { echo "bundle.sh: --acorn and --agent are required" >&2; exit 2; }
+[ -n "$acorn_bin" ] && [ -n "$agent_bin" ] && [ -n "$kubesim_bin" ] \
+  || { echo "bundle.sh: --acorn, --agent and --kubesim are required" >&2; exit 2; }
 for tool in python3 zstd umoci sha256sum cargo tar; do
   command -v "$tool" >/dev/null || { echo "bundle.sh: $tool is missing" >&2; exit 1; }
 done
@@ -54,11 +61,12 @@ version=$("$acorn_bin" version --json | json_field acorn)
 commit=$("$acorn_bin" version --json | json_field commit)
 build=$("$acorn_bin" version --json | json_field build)
 agent_version=$("$agent_bin" --version | awk '{print $2}')
+kubesim_version=$("$kubesim_bin" --version | awk '{print $2}')
 workspace_version=$(python3 -c 'import sys,tomllib; print(tomllib.load(open(sys.argv[1],"rb"))["workspace"]["package"]["version"])' "$repo/Cargo.toml")
-[ "$version" = "$workspace_version" ] && [ "$agent_version" = "$version" ] || {
-  echo "bundle.sh: versions differ: acorn $version, acorn-agent $agent_version, workspace $workspace_version" >&2; exit 1; }
+[ "$version" = "$workspace_version" ] && [ "$agent_version" = "$version" ] && [ "$kubesim_version" = "$version" ] || {
+  echo "bundle.sh: versions differ: acorn $version, acorn-agent $agent_version, acorn-kubesim $kubesim_version, workspace $workspace_version" >&2; exit 1; }
 if [ "$allow_dynamic" = no ]; then
-  for b in "$acorn_bin" "$agent_bin"; do
+  for b in "$acorn_bin" "$agent_bin" "$kubesim_bin"; do
     if ldd "$b" 2>&1 | grep -q '=>'; then
       echo "bundle.sh: $b is dynamically linked; build the static release (see README) or pass --allow-dynamic" >&2; exit 1
     fi
@@ -75,6 +83,7 @@ step() { printf '== %s\n' "$*"; }
 step "binaries ($build)"
 install -m 0755 "$acorn_bin" "$stage/bin/acorn"
 install -m 0755 "$agent_bin" "$stage/bin/acorn-agent"
+install -m 0755 "$kubesim_bin" "$stage/bin/acorn-kubesim"
 install -m 0644 "$repo"/systemd/acorn.service "$repo"/systemd/acorn-backup.service \
   "$repo"/systemd/acorn-backup.timer "$repo"/systemd/acorn.sysusers "$repo"/systemd/acorn.tmpfiles \
   "$stage/systemd/"

@@ -134,7 +134,8 @@ mv -f "$bin_dir/.acorn.new" "$bin_dir/acorn"
 for u in "${units[@]}"; do install -m 0644 "$here/systemd/$u" "$unit_dir/$u"; done
 
 # 5. Docs, chart, manifest template, agent image, SBOM and this script (for --uninstall later).
-for item in INSTALL.md BUILDINFO SHA256SUMS install.sh charts manifests images sbom bin/acorn-agent; do
+for item in INSTALL.md BUILDINFO SHA256SUMS install.sh charts manifests images sbom bin/acorn-agent \
+  bin/acorn-kubesim; do
   mkdir -p "$(dirname "$share_dir/$item")"
   rm -rf "${share_dir:?}/$item"
   cp -R "$here/$item" "$share_dir/$item"

@@ -12,11 +12,15 @@
 //! - `packaging/`: the air-gap bundle and install.sh, upgrades from every earlier schema, backup rotation.
 //! - `runs/`: sessions and runs end to end (engine, approvals, SSE, limits, crashes) with a scripted model.
 //! - `findings/`: the findings service and API, lifecycle, `acorn analyze`, auto-triage.
+//! - `eval/`: `acorn eval` grading scripted models on the scenario library.
+//! - `webhooks/`: signed deliveries verified by the reference library, the outbox across kill -9,
+//!   retries, auto-disable, egress refusals; Alertmanager and signed webhooks starting runs.
 //! - `console/`: the management console in a real browser (chromium + playwright-core).
 
 mod appliance;
 mod cluster_link;
 mod console;
+mod eval;
 mod findings;
 mod gateway;
 mod harness;
@@ -24,3 +28,4 @@ mod identity;
 mod kubesim;
 mod packaging;
 mod runs;
+mod webhooks;

@@ -58,6 +58,10 @@ pub struct Config {
     /// Findings: re-evaluation, lifecycle, auto-triage.
     #[serde(default)]
     pub findings: crate::findings::config::FindingsConfig,
+    /// Outbound webhooks (egress allow-list, workers, retries, auto-disable) and the budget of
+    /// alert receivers' runs.
+    #[serde(default)]
+    pub webhooks: crate::webhooks::config::WebhooksConfig,
 }
 
 /// Registered clusters and their agents.
@@ -410,7 +414,7 @@ pub enum ConfigError {
 /// Sections that `ACORN_<SECTION>_<KEY>` variables map to.
 const SECTIONS: &[&str] = &[
     "server", "tls", "backup", "log", "identity", "oidc", "clusters", "gateway", "engine",
-    "findings",
+    "findings", "webhooks",
 ];
 /// Top-level keys settable as `ACORN_<KEY>`.
 const TOP_LEVEL_KEYS: &[&str] = &["state_dir"];
@@ -536,6 +540,7 @@ fn section_keys(section: &str) -> &'static [&'static str] {
             "audit_retention",
         ],
         "gateway" => crate::gateway::config::ENV_KEYS,
+        "webhooks" => crate::webhooks::config::ENV_KEYS,
         "oidc" => &[
             "issuer",
             "client_id",
@@ -668,6 +673,12 @@ fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(ConfigError::Invalid {
             key: "backup.keep".into(),
             message: "must be at least 1".into(),
+        });
+    }
+    if let Err((key, message)) = config.webhooks.check() {
+        return Err(ConfigError::Invalid {
+            key: key.into(),
+            message,
         });
     }
     if let Err((key, message)) = config.findings.check() {

@@ -7,6 +7,7 @@
 //! - [`server`]: the `serve` verb: listeners, TLS, background tasks, shutdown;
 //! - [`control`]: the control plane's services and HTTP routes;
 //! - [`findings`]: the findings service and API, auto-triage, `acorn analyze`;
+//! - [`eval`]: `acorn eval`, which grades a model on the scenario library in a private lab;
 //! - [`gateway`]: the LLM gateway (providers, run JWTs, secrets, MCP registry, runtime API);
 //! - [`tls`]: the appliance CA and leaf; [`local_socket`]: the on-machine control socket;
 //! - [`ops`]: the verbs that act on a state directory; [`metrics`], [`systemd`], [`logging`].
@@ -22,6 +23,7 @@ mod console;
 mod control;
 mod demo;
 mod engine;
+mod eval;
 mod findings;
 mod gateway;
 mod local_socket;
@@ -33,6 +35,7 @@ mod systemd;
 mod tls;
 mod util;
 mod util_html;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -206,6 +209,56 @@ enum Verb {
         Secret and ConfigMap values are dropped as they arrive. Exit status 0 whatever is found."
     )]
     Analyze(AnalyzeArgs),
+    /// Grade a model on the scenario library before a workspace relies on it.
+    #[command(
+        after_help = "Examples:\n  acorn eval --config /etc/acorn/acorn.toml --provider ollama --model llama3.1:8b\n  \
+        acorn eval --config acorn.toml --provider vllm --model qwen2.5-7b --scenario crashloop \\\n      \
+        --scenario healthy --report-md eval.md --report-json eval.json --min-pass-rate 80\n\n\
+        Each scenario runs as a real read-only run (same engine, gateway and tools) in a private\n\
+        appliance on a temporary state directory, against the Kubernetes simulator with a real\n\
+        acorn-agent. The provider comes from the config's [[gateway.providers]]. acorn-kubesim and\n\
+        acorn-agent are looked up next to acorn, then on PATH. Prints a table; exits 1 when the\n\
+        pass rate is below --min-pass-rate."
+    )]
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// A deployment provider of the configuration (`[[gateway.providers]]` name).
+    #[arg(long)]
+    provider: String,
+    /// The model to grade.
+    #[arg(long)]
+    model: String,
+    /// A scenario library (folders with expected.yaml) or one scenario folder. Default: the
+    /// simulator's library (`acorn-kubesim export`).
+    #[arg(long, value_name = "DIR")]
+    scenarios: Option<PathBuf>,
+    /// Only this scenario (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    only: Vec<String>,
+    /// Scenarios run at the same time.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    parallel: u16,
+    /// Runtime limit of each run, in seconds.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=3600))]
+    max_runtime: u64,
+    /// Write the report as JSON here.
+    #[arg(long, value_name = "FILE")]
+    report_json: Option<PathBuf>,
+    /// Write the report as Markdown here.
+    #[arg(long = "report-md", value_name = "FILE")]
+    report_markdown: Option<PathBuf>,
+    /// Exit 1 when fewer than this percent of the scenarios pass.
+    #[arg(long, value_name = "PERCENT")]
+    min_pass_rate: Option<f64>,
+    /// The acorn-agent binary.
+    #[arg(long, value_name = "FILE")]
+    agent: Option<PathBuf>,
+    /// The acorn-kubesim binary.
+    #[arg(long, value_name = "FILE")]
+    kubesim: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -449,6 +502,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let text = findings::analyze::run_verb(input, args.output).await?;
             print!("{text}");
             Ok(())
+        }
+        Verb::Eval(args) => {
+            let min = args.min_pass_rate;
+            let passed = eval::run(eval::EvalOptions {
+                provider: args.provider,
+                model: args.model,
+                scenarios: args.scenarios,
+                only: args.only,
+                parallel: usize::from(args.parallel),
+                max_runtime_seconds: args.max_runtime,
+                report_json: args.report_json,
+                report_markdown: args.report_markdown,
+                min_pass_rate: min,
+                config: cli.global.config.clone(),
+                agent: args.agent,
+                kubesim: args.kubesim,
+            })
+            .await?;
+            match passed {
+                true => Ok(()),
+                false => anyhow::bail!(
+                    "the pass rate is below --min-pass-rate {}%",
+                    min.unwrap_or_default()
+                ),
+            }
         }
         Verb::Version { json } => {
             let info = version_info();

@@ -118,6 +118,14 @@ pub async fn serve_with(
         );
     }
 
+    let webhooks = crate::webhooks::Webhooks::new(
+        store.clone(),
+        Arc::clone(&gateway),
+        config.webhooks.clone(),
+        base_url.clone(),
+    )?;
+    webhooks.spawn(shutdown_rx.clone());
+
     let ready = Arc::new(AtomicBool::new(false));
     let console = Arc::new(console);
     let state = AppState {
@@ -128,6 +136,7 @@ pub async fn serve_with(
         engine,
         evidence,
         search: Arc::clone(&search),
+        webhooks,
         console: Arc::clone(&console),
     };
     let app = routes::router(state, config.server.max_body_bytes);

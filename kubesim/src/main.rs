@@ -37,6 +37,16 @@ enum Command {
     Serve(ServeArgs),
     /// List the built-in scenarios.
     List,
+    /// Write the built-in scenarios as folders (`DIR/NAME/…`, each with its `expected.yaml`), the
+    /// library `acorn eval` grades models on.
+    ///
+    /// Example:
+    ///   acorn-kubesim export /tmp/scenarios
+    #[command(verbatim_doc_comment)]
+    Export {
+        /// Folder to write into (created if missing; existing scenario files are replaced).
+        dir: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -104,6 +114,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve(args).await,
+        Command::Export { dir } => {
+            let names = scenario::export_builtin(&dir)?;
+            println!("wrote {} scenarios to {}", names.len(), dir.display());
+            Ok(())
+        }
     }
 }
 

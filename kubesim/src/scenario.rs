@@ -98,6 +98,30 @@ pub fn builtin_names() -> Vec<String> {
     names
 }
 
+/// Writes every built-in scenario (not `_base`, which the simulator always loads) as a folder
+/// under `dir`; returns their names.
+pub fn export_builtin(dir: &Path) -> Result<Vec<String>, SimError> {
+    let names = builtin_names();
+    for path in Library::iter() {
+        if path.starts_with(&format!("{BASE}/")) {
+            continue;
+        }
+        let Some(file) = Library::get(&path) else {
+            continue;
+        };
+        let target = dir.join(path.as_ref());
+        let io = |source| SimError::Io {
+            path: target.display().to_string(),
+            source,
+        };
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(&target, file.data.as_ref()).map_err(io)?;
+    }
+    Ok(names)
+}
+
 /// Loads a built-in scenario (or `_base`).
 pub fn load_builtin(name: &str) -> Result<Scenario, SimError> {
     if !Library::iter().any(|path| path.starts_with(&format!("{name}/"))) {
@@ -334,6 +358,24 @@ pub fn scale(nodes: usize, pods: usize) -> Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_writes_folders_that_load_like_the_builtins() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = export_builtin(dir.path()).unwrap();
+        assert_eq!(names, builtin_names());
+        assert!(!dir.path().join(BASE).exists(), "_base is not a scenario");
+        for name in &names {
+            let folder = dir.path().join(name);
+            assert!(folder.join("expected.yaml").is_file(), "{name}");
+            let exported = load_dir(&folder).unwrap();
+            let builtin = load_builtin(name).unwrap();
+            assert_eq!(exported.objects, builtin.objects, "{name}");
+            assert_eq!(exported.events, builtin.events, "{name}");
+            assert_eq!(exported.logs.len(), builtin.logs.len(), "{name}");
+            assert_eq!(exported.timeline, builtin.timeline, "{name}");
+        }
+    }
 
     #[test]
     fn library_parses() {

@@ -162,6 +162,10 @@ pub struct ClusterView {
     /// Whether a newly opened critical finding starts an investigation.
     #[serde(default)]
     pub auto_triage: bool,
+    /// When the analyzers last evaluated the stored picture (RFC 3339); absent before the first
+    /// evaluation.
+    #[serde(default)]
+    pub findings_evaluated_at: Option<String>,
 }
 
 /// How to install the agent; contains the agent key, so it is only ever in the answer that

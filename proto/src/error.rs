@@ -222,6 +222,22 @@ error_codes! {
     ApprovalAlreadyDecided = ("approval_already_decided", InvalidRequest, 409),
     /// The search query does not parse; the message gives the position and what is wrong.
     SearchQueryInvalid = ("search_query_invalid", InvalidRequest, 400),
+    /// The webhook URL is refused by the egress rules: not https (plain http only for hosts in `webhooks.allow_hosts`), credentials in the URL, a cloud metadata address, or a private address of a host not on the allow-list.
+    WebhookUrlRefused = ("webhook_url_refused", InvalidRequest, 400),
+    /// An event type of the subscription is not one of `GET /api/v1/webhooks/event-types` (or `*`).
+    WebhookEventTypeUnknown = ("webhook_event_type_unknown", InvalidRequest, 400),
+    /// The workspace has 100 webhook subscriptions already; delete one first.
+    WebhookLimitReached = ("webhook_limit_reached", InvalidRequest, 409),
+    /// The alert receiver's bearer token is missing, unknown, or belongs to another workspace or receiver.
+    ReceiverTokenInvalid = ("receiver_token_invalid", Auth, 401),
+    /// The inbound webhook's `webhook-signature` does not verify with the receiver's secret, or its `webhook-id`/`webhook-timestamp` headers are missing.
+    WebhookSignatureInvalid = ("webhook_signature_invalid", Auth, 401),
+    /// The inbound webhook's `webhook-timestamp` is more than 5 minutes away from the appliance's clock (a replay, or a clock to fix).
+    WebhookTimestampRefused = ("webhook_timestamp_refused", Auth, 401),
+    /// An inbound webhook with this `webhook-id` was accepted already (a replay); it is not processed again.
+    WebhookReplayed = ("webhook_replayed", InvalidRequest, 409),
+    /// The Alertmanager payload is not version 4 of Alertmanager's webhook format (`version` must be `"4"`), or is not that shape at all.
+    AlertPayloadUnsupported = ("alert_payload_unsupported", InvalidRequest, 400),
     /// An object of that name exists already.
     AlreadyExists = ("already_exists", InvalidRequest, 409),
     /// The appliance is starting or stopping and cannot serve the request yet.

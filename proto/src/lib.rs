@@ -11,6 +11,8 @@
 //! - [`findings`]: what the analyzers report about a cluster.
 //! - [`runs`]: sessions, runs, run events, approvals and run search.
 //! - [`ops`]: bodies of the operations endpoints and the local control socket.
+//! - [`webhooks`]: webhook event types and payloads, subscriptions and deliveries, alert receivers
+//!   (Alertmanager v4, signed webhooks).
 //! - [`tools`]: the argument types of the agent's builtin tools (JSON Schema with feature
 //!   `schemars`, which only the agent enables).
 //!
@@ -33,5 +35,6 @@ pub mod ops;
 pub mod runs;
 pub mod setup;
 pub mod tools;
+pub mod webhooks;
 
 pub use error::{ErrorBody, ErrorCode, ErrorType};

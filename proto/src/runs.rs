@@ -189,6 +189,10 @@ pub struct SessionView {
     pub last_run: Option<RunSummary>,
     /// What the caller may do with it (`sessions.write` is derived: creator or admin).
     pub permissions: Vec<String>,
+    /// The alert this session was opened for by an alert receiver, with its status (`firing`,
+    /// `resolved`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<crate::webhooks::SessionAlert>,
 }
 
 /// A session with its conversation and runs.

@@ -500,6 +500,7 @@ impl World {
                                 updated_at: 1,
                                 active_run: None,
                                 last_run: None,
+                                alert: None,
                             })
                             .await
                             .expect("session")

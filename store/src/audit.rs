@@ -295,7 +295,43 @@ pub(crate) fn append_in(
         record_key(chain, seq).as_slice(),
         encode(&record)?.as_slice(),
     )?;
+    drop(table);
+    emit_audited(txn, draft)?;
     Ok(record)
+}
+
+/// The webhook events of a successful audited change, in its transaction (see `webhooks.rs`).
+fn emit_audited(txn: &WriteTransaction, draft: &AuditDraft) -> Result<(), StoreError> {
+    let Some(workspace_id) = &draft.workspace_id else {
+        return Ok(());
+    };
+    if draft.result != AuditResult::Success {
+        return Ok(());
+    }
+    let types = acorn_proto::webhooks::EventType::for_audit_action(&draft.action);
+    if types.is_empty() {
+        return Ok(());
+    }
+    let data = acorn_proto::webhooks::AuditEventData {
+        action: draft.action.clone(),
+        actor: acorn_proto::webhooks::ActorRef {
+            kind: match draft.actor.kind {
+                ActorKind::User => "user",
+                ActorKind::Token => "token",
+                ActorKind::System => "system",
+                ActorKind::Agent => "agent",
+            }
+            .to_owned(),
+            id: draft.actor.id.clone(),
+            display: draft.actor.display.clone(),
+        },
+        target: draft.target.clone(),
+        metadata: draft.metadata.clone(),
+    };
+    for t in types {
+        crate::webhooks::emit_in(txn, workspace_id, *t, &data)?;
+    }
+    Ok(())
 }
 
 /// Walks one chain in key order and stops at the first broken link.

@@ -596,8 +596,21 @@ impl Store {
             let Some(mut c) = read_cluster(txn, &ws, &id)? else {
                 return Ok(Err(not_found("cluster")));
             };
+            let changed = c.tools != tools;
             c.tools = tools.clone();
             write_cluster(txn, &c)?;
+            if changed {
+                let data = acorn_proto::webhooks::CapabilitiesEventData {
+                    cluster_id: c.id.clone(),
+                    tools: c.tools.iter().map(|t| t.name.clone()).collect(),
+                };
+                for t in [
+                    acorn_proto::webhooks::EventType::AgentCapabilitiesChanged,
+                    acorn_proto::webhooks::EventType::ToolCatalogChanged,
+                ] {
+                    crate::webhooks::emit_in(txn, &ws, t, &data)?;
+                }
+            }
             Ok(Ok(()))
         })
         .await?
@@ -803,8 +816,13 @@ impl Store {
         self.get_record(crate::schema::FINDINGS, cluster_id.as_bytes())
     }
 
-    /// Replaces the findings of a cluster (refused when the cluster is gone).
-    pub async fn put_findings_record(&self, record: FindingsRecord) -> Result<(), StoreError> {
+    /// Replaces the findings of a cluster (refused when the cluster is gone), with the webhook
+    /// events of its transitions (`finding.*`) in the same transaction.
+    pub async fn put_findings_record(
+        &self,
+        record: FindingsRecord,
+        events: Vec<(acorn_proto::webhooks::EventType, serde_json::Value)>,
+    ) -> Result<(), StoreError> {
         self.submit(move |txn| -> Result<Result<(), StoreError>, StoreError> {
             let clusters = txn.open_table(CLUSTERS)?;
             if clusters
@@ -816,6 +834,9 @@ impl Store {
             drop(clusters);
             txn.open_table(crate::schema::FINDINGS)?
                 .insert(record.cluster_id.as_bytes(), encode(&record)?.as_slice())?;
+            for (t, data) in &events {
+                crate::webhooks::emit_in(txn, &record.workspace_id, *t, data)?;
+            }
             Ok(Ok(()))
         })
         .await?

@@ -104,6 +104,10 @@ pub enum StoreError {
     #[error("the approval is already {state}; the first decision stands")]
     ApprovalDecided { state: String },
 
+    /// A per-workspace limit would be exceeded (`what` names it).
+    #[error("the workspace has {what} already (the most allowed)")]
+    LimitReached { what: String },
+
     #[error("refused: {what}")]
     Conflict { what: String },
 

@@ -754,6 +754,7 @@ impl Store {
             crate::clusters::delete_clusters_of_workspace(txn, &id)?;
             crate::gateway::delete_workspace_records(txn, &id)?;
             crate::runs::delete_runs_of_workspace(txn, &id)?;
+            crate::webhooks::delete_workspace_records(txn, &id)?;
             append_in(txn, &audit)?;
             Ok(Ok(()))
         })

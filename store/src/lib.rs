@@ -8,7 +8,8 @@
 //! - `schema.rs`: the table registry (`ALL_TABLES`, each table with its decode check and the
 //!   schema that introduced it), the meta table (format marker, schema version, last writer) and
 //!   the ordered migrations (0→1 appliance core, 1→2 identity: every local account gets a
-//!   [`User`]; 2→3 clusters; 3→4 the gateway; 4→5 sessions and runs). `fixtures/` keeps one real store file per schema for the migration tests.
+//!   [`User`]; 2→3 clusters; 3→4 the gateway; 4→5 sessions and runs; 5→6 webhooks and alert
+//!   receivers). `fixtures/` keeps one real store file per schema for the migration tests.
 //! - `records.rs`: the appliance-core record types, JSON-encoded; optional fields use
 //!   `#[serde(default)]`.
 //! - `store.rs`: [`Store`]: opening (lock, foreign-file and newer-schema refusal, migrations),
@@ -28,6 +29,9 @@
 //! - `runs.rs`: sessions, runs, their numbered events (and a global event log for the search
 //!   index's catch-up), approvals (first decision wins), the runs that have not ended, and the
 //!   search watermark (schema 5). A finished run never changes again.
+//! - `webhooks.rs`: webhook subscriptions, the durable outbox (events written in the
+//!   transaction of the change that caused them), the delivery log, alert receivers and their
+//!   dedup records (schema 6).
 //! - `writer.rs`: the single writer thread doing durable group commit.
 //! - `upgrade.rs`: what this binary would do to a store file (`inspect`, for `acorn
 //!   upgrade-check`) and the backup written before a migration (`pre-upgrade-<from>-to-<to>-<time>.redb`).
@@ -74,6 +78,7 @@ mod store;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 mod upgrade;
+mod webhooks;
 mod writer;
 
 #[cfg(test)]
@@ -88,6 +93,8 @@ mod tests_identity;
 mod tests_runs;
 #[cfg(test)]
 mod tests_upgrade;
+#[cfg(test)]
+mod tests_webhooks;
 
 pub use acorn_proto::authz::Role;
 pub use audit::{
@@ -114,9 +121,14 @@ pub use records::{
 pub use runs::{NewEvent, RunChange, RunRecord, SearchState, SessionRecord, new_run_id};
 pub use store::{CommitStats, Store, StoreOptions};
 pub use upgrade::{MigrationStep, UpgradeDone, UpgradePlan, inspect};
+pub use webhooks::{
+    AlertClaim, AlertRecord, AttemptNext, AttemptOutcome, AttemptRecorded, DeliveryRecord,
+    OutboxEntry, ReceiverRecord, SigningSecretRef, SubscriptionRecord, WebhookEventRecord,
+    new_ordered_id, session_alert,
+};
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()

@@ -49,6 +49,9 @@ pub struct SessionRecord {
     /// The newest run.
     #[serde(default)]
     pub last_run: Option<String>,
+    /// The alert this session was opened for (alert receivers), with its status.
+    #[serde(default)]
+    pub alert: Option<acorn_proto::webhooks::SessionAlert>,
 }
 
 /// One execution attempt for one user message.
@@ -219,7 +222,31 @@ fn append_events(
         run.next_seq += 1;
         out.push(event);
     }
+    drop((table, log));
+    for e in &out {
+        if let Some(t) = acorn_proto::webhooks::EventType::for_run_event(e.kind.as_str()) {
+            crate::webhooks::emit_in(txn, &run.workspace_id, t, &run_event_data(run, e))?;
+        }
+    }
     Ok(out)
+}
+
+/// The webhook data of a run event (question and answer bounded: payloads stay small).
+fn run_event_data(run: &RunRecord, e: &RunEvent) -> acorn_proto::webhooks::RunEventData {
+    let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+    acorn_proto::webhooks::RunEventData {
+        run_id: run.id.clone(),
+        session_id: run.session_id.clone(),
+        cluster_id: run.cluster_id.clone(),
+        state: run.state,
+        mode: run.mode,
+        created_by: run.created_by.clone(),
+        question: cut(&run.question, 4096),
+        answer: run.answer.as_deref().map(|a| cut(a, 16384)),
+        error: run.error.clone(),
+        seq: e.seq,
+        detail: e.data.clone(),
+    }
 }
 
 /// Bookkeeping of a run that just reached a terminal state.
@@ -349,6 +376,17 @@ impl Store {
             }
             drop(clusters);
             write_session(txn, &session)?;
+            crate::webhooks::emit_in(
+                txn,
+                &session.workspace_id,
+                acorn_proto::webhooks::EventType::SessionCreated,
+                &acorn_proto::webhooks::SessionEventData {
+                    session_id: session.id.clone(),
+                    cluster_id: session.cluster_id.clone(),
+                    title: session.title.clone(),
+                    created_by: session.created_by.clone(),
+                },
+            )?;
             Ok(Ok(session.clone()))
         })
         .await?

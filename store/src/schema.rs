@@ -23,6 +23,10 @@ use crate::gateway::{
 use crate::identity::{ApiToken, Invitation, Membership, Session, User, Workspace};
 use crate::records::{CaMaterial, LeafMaterial, LocalAccount, OneTimeToken, SystemEvent};
 use crate::runs::{RunRecord, SearchState, SessionRecord};
+use crate::webhooks::{
+    AlertRecord, DeliveryRecord, OutboxEntry, ReceiverRecord, ReceiverRef, SubscriptionRecord,
+    WebhookEventRecord,
+};
 
 pub(crate) type Table = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
@@ -106,6 +110,21 @@ pub(crate) const ACTIVE_RUNS: Table = TableDefinition::new("active_runs");
 pub(crate) const SEARCH_META: Table = TableDefinition::new("search_meta");
 /// `cluster id` → `FindingsRecord`: the analyzers' findings and lifecycle state.
 pub(crate) const FINDINGS: Table = TableDefinition::new("findings");
+// Schema 6: webhooks out and alerts in (see `webhooks.rs`).
+/// `workspace id 0x00 subscription id` → `SubscriptionRecord`.
+pub(crate) const WEBHOOK_SUBSCRIPTIONS: Table = TableDefinition::new("webhook_subscriptions");
+/// `event id` → `WebhookEventRecord`.
+pub(crate) const WEBHOOK_EVENTS: Table = TableDefinition::new("webhook_events");
+/// `subscription id 0x00 delivery id` → `DeliveryRecord` (the delivery log).
+pub(crate) const WEBHOOK_DELIVERIES: Table = TableDefinition::new("webhook_deliveries");
+/// `due (big-endian unix ms) delivery id` → `OutboxEntry`: pending deliveries in due order.
+pub(crate) const WEBHOOK_OUTBOX: Table = TableDefinition::new("webhook_outbox");
+/// `workspace id 0x00 receiver id` → `ReceiverRecord`.
+pub(crate) const ALERT_RECEIVERS: Table = TableDefinition::new("alert_receivers");
+/// `sha256(receiver token)` (32 bytes) → `ReceiverRef`.
+pub(crate) const RECEIVER_TOKENS: Table = TableDefinition::new("receiver_tokens");
+/// `receiver id 0x00 fingerprint | msg:id` → `AlertRecord`.
+pub(crate) const ALERT_DEDUP: Table = TableDefinition::new("alert_dedup");
 
 pub(crate) const FORMAT: &str = "acorn-store";
 pub(crate) const KEY_FORMAT: &[u8] = b"format";
@@ -422,6 +441,69 @@ pub(crate) const ALL_TABLES: &[TableSpec] = &[
             Ok(())
         },
     },
+    TableSpec {
+        def: WEBHOOK_SUBSCRIPTIONS,
+        since: 6,
+        check: |k, v| {
+            check_pair_record::<SubscriptionRecord>(k, v, |r| {
+                (r.workspace_id.as_str(), r.id.as_str())
+            })
+        },
+    },
+    TableSpec {
+        def: WEBHOOK_EVENTS,
+        since: 6,
+        check: |k, v| {
+            let e = decode::<WebhookEventRecord>(v)?;
+            if e.id.as_bytes() != k {
+                return Err(format!("record id {} under another key", e.id));
+            }
+            Ok(())
+        },
+    },
+    TableSpec {
+        def: WEBHOOK_DELIVERIES,
+        since: 6,
+        check: |k, v| {
+            check_pair_record::<DeliveryRecord>(k, v, |r| {
+                (r.subscription_id.as_str(), r.id.as_str())
+            })
+        },
+    },
+    TableSpec {
+        def: WEBHOOK_OUTBOX,
+        since: 6,
+        check: |k, v| {
+            crate::webhooks::check_outbox_key(k)?;
+            let e = decode::<OutboxEntry>(v)?;
+            if !k.ends_with(e.delivery_id.as_bytes()) {
+                return Err("entry delivery differs from its key".into());
+            }
+            Ok(())
+        },
+    },
+    TableSpec {
+        def: ALERT_RECEIVERS,
+        since: 6,
+        check: |k, v| {
+            check_pair_record::<ReceiverRecord>(k, v, |r| (r.workspace_id.as_str(), r.id.as_str()))
+        },
+    },
+    TableSpec {
+        def: RECEIVER_TOKENS,
+        since: 6,
+        check: |k, v| {
+            check_hash_key(k)?;
+            decode::<ReceiverRef>(v).map(drop)
+        },
+    },
+    TableSpec {
+        def: ALERT_DEDUP,
+        since: 6,
+        check: |k, v| {
+            check_pair_record::<AlertRecord>(k, v, |r| (r.receiver_id.as_str(), r.key.as_str()))
+        },
+    },
 ];
 
 fn check_hash_key(k: &[u8]) -> Result<(), String> {
@@ -603,6 +685,7 @@ pub(crate) const MIGRATIONS: &[(u32, u32, Migration)] = &[
     (2, 3, migrate_2_to_3),
     (3, 4, migrate_3_to_4),
     (4, 5, migrate_4_to_5),
+    (5, 6, migrate_5_to_6),
 ];
 
 /// Schema 1: the appliance-core tables and the meta marker.
@@ -696,6 +779,24 @@ fn migrate_4_to_5(txn: &WriteTransaction) -> Result<(), StoreError> {
         ACTIVE_RUNS,
         SEARCH_META,
         FINDINGS,
+    ] {
+        txn.open_table(def)?;
+    }
+    Ok(())
+}
+
+/// Schema 6: webhook subscriptions, events, deliveries and the outbox; alert receivers, their
+/// tokens and dedup records. They start empty; sessions gain an optional `alert` (serde
+/// default), so no record is rewritten.
+fn migrate_5_to_6(txn: &WriteTransaction) -> Result<(), StoreError> {
+    for def in [
+        WEBHOOK_SUBSCRIPTIONS,
+        WEBHOOK_EVENTS,
+        WEBHOOK_DELIVERIES,
+        WEBHOOK_OUTBOX,
+        ALERT_RECEIVERS,
+        RECEIVER_TOKENS,
+        ALERT_DEDUP,
     ] {
         txn.open_table(def)?;
     }

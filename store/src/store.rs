@@ -82,6 +82,7 @@ struct Inner {
     upgraded: Option<UpgradeDone>,
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     writer: Option<JoinHandle<()>>,
+    webhook_signal: writer::Signal,
 }
 
 impl Drop for Inner {
@@ -230,9 +231,11 @@ impl Store {
         let writer_db = db.clone();
         let observer = opts.commit_observer.clone();
         let max_batch = opts.max_batch;
+        let webhook_signal = writer::Signal::default();
+        let signal = Arc::clone(&webhook_signal);
         let writer = std::thread::Builder::new()
             .name("acorn-store-writer".into())
-            .spawn(move || writer::run(writer_db, rx, max_batch, observer))
+            .spawn(move || writer::run(writer_db, rx, max_batch, observer, signal))
             .map_err(StoreError::io("cannot start the writer thread for", path))?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -243,6 +246,7 @@ impl Store {
                 db,
                 jobs: Some(tx),
                 writer: Some(writer),
+                webhook_signal,
             }),
         })
     }
@@ -260,6 +264,11 @@ impl Store {
     /// The migration this open performed, if the file had an older schema.
     pub fn upgraded(&self) -> Option<&UpgradeDone> {
         self.inner.upgraded.as_ref()
+    }
+
+    /// Notified after every commit that queued a webhook delivery (the dispatcher waits on it).
+    pub fn webhook_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.inner.webhook_signal)
     }
 
     pub(crate) fn app_version(&self) -> &str {

@@ -106,6 +106,13 @@ fn fresh_open_migrates_and_reopens() {
             "active_runs",
             "search_meta",
             "findings",
+            "webhook_subscriptions",
+            "webhook_events",
+            "webhook_deliveries",
+            "webhook_outbox",
+            "alert_receivers",
+            "receiver_tokens",
+            "alert_dedup",
         ]
     );
 }

@@ -39,6 +39,7 @@ impl World {
             updated_at: 1,
             active_run: None,
             last_run: None,
+            alert: None,
         };
         self.rt.block_on(self.store.create_run_session(s)).unwrap()
     }

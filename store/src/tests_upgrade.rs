@@ -269,9 +269,49 @@ fn stores_written_by_every_earlier_appliance_migrate_with_their_data() {
             );
             assert!(!store.signing_keys().unwrap().is_empty());
         }
+        if n >= 5 {
+            let run = &facts["run"];
+            let ws = ws.unwrap();
+            let session = run["session_id"].as_str().unwrap();
+            assert!(store.session_record(ws, session).unwrap().is_some());
+            let record = store
+                .run_record(run["run_id"].as_str().unwrap())
+                .unwrap()
+                .expect("the run");
+            assert_eq!(record.session_id, session);
+            assert_eq!(
+                serde_json::to_value(record.state).unwrap(),
+                run["state"],
+                "schema {n}: run state"
+            );
+            let events = store.run_events(&record.id, None, 1_000).unwrap();
+            assert_eq!(Some(events.len() as u64), run["events"].as_u64());
+            let findings = store
+                .findings_record(run["cluster_id"].as_str().unwrap())
+                .unwrap()
+                .expect("the findings record");
+            let mut rules: Vec<String> = findings.findings.iter().map(|f| f.rule.clone()).collect();
+            rules.sort();
+            assert_eq!(serde_json::to_value(rules).unwrap(), run["findings"]);
+        }
+        if n >= 2 {
+            // Schema 6: the webhook tables exist (empty) and sessions read without an alert.
+            let ws = ws.unwrap();
+            assert!(store.webhook_subscriptions(ws).unwrap().is_empty());
+            assert_eq!(store.webhook_outbox_len().unwrap(), 0, "schema {n}");
+            for s in store.session_records(ws, None).unwrap() {
+                assert_eq!(s.alert, None, "schema {n}");
+            }
+        }
         drop(store);
         let new = verify_file(&path).unwrap();
         assert_eq!(new.schema_version, SCHEMA_VERSION);
+        for table in ["webhook_subscriptions", "webhook_outbox", "alert_dedup"] {
+            assert!(
+                new.tables.iter().any(|(t, _)| t == table),
+                "schema {n}: {table} after the migration"
+            );
+        }
         for chain in &old.audit_chains {
             assert!(
                 new.audit_chains.contains(chain),

@@ -32,6 +32,9 @@ pub(crate) fn summary(to: u32) -> Option<&'static str> {
         5 => {
             "add sessions, runs, run events, approvals, clusters' findings and the search watermark (the run search index is rebuilt from them)"
         }
+        6 => {
+            "add webhook subscriptions, events, the delivery log and the outbox, alert receivers and their deduplication records"
+        }
         _ => return None,
     })
 }

@@ -81,12 +81,16 @@ where
 
 pub(crate) type Observer = Arc<dyn Fn(CommitStats) + Send + Sync>;
 
+/// Woken after a commit that queued a webhook delivery (see `webhooks.rs`).
+pub(crate) type Signal = Arc<tokio::sync::Notify>;
+
 /// The writer loop; returns when every `Sender` is gone and the queue is drained.
 pub(crate) fn run(
     db: Arc<Database>,
     rx: mpsc::Receiver<Box<dyn Job>>,
     max_batch: usize,
     observer: Option<Observer>,
+    signal: Signal,
 ) {
     let max_batch = max_batch.max(1);
     while let Ok(first) = rx.recv() {
@@ -98,15 +102,27 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        run_batch(&db, batch, observer.as_ref());
+        run_batch(&db, batch, observer.as_ref(), &signal);
     }
     tracing::debug!("store writer stopped");
 }
 
-fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, observer: Option<&Observer>) {
+fn run_batch(
+    db: &Database,
+    mut batch: Vec<Box<dyn Job>>,
+    observer: Option<&Observer>,
+    signal: &Signal,
+) {
     let started = Instant::now();
+    // Only after a commit: the dispatcher then reads the queue and finds what was committed.
+    let wake = |committed: bool| {
+        if crate::webhooks::take_queued() && committed {
+            signal.notify_one();
+        }
+    };
     match apply_all(db, &mut batch) {
         Ok(()) => {
+            wake(true);
             // The observer runs before the answers so that a caller who got its answer sees
             // its commit counted (metrics and tests read the observer after awaiting).
             notify(observer, batch.len(), started);
@@ -118,14 +134,19 @@ fn run_batch(db: &Database, mut batch: Vec<Box<dyn Job>>, observer: Option<&Obse
             if batch.len() > 1 {
                 tracing::warn!(error = %e, jobs = batch.len(), "batch failed; replaying its writes one by one");
             }
+            wake(false);
             for mut job in batch {
                 let started = Instant::now();
                 match apply_all(db, std::slice::from_mut(&mut job)) {
                     Ok(()) => {
+                        wake(true);
                         notify(observer, 1, started);
                         job.complete(Ok(()));
                     }
-                    Err(e) => job.complete(Err(e)),
+                    Err(e) => {
+                        wake(false);
+                        job.complete(Err(e));
+                    }
                 }
             }
         }

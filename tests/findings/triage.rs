@@ -1,5 +1,6 @@
 //! Auto-triage: one read-only run per critical finding lifecycle, by the appliance itself,
-//! with the open findings in the run's system prompt.
+//! with the open findings in the run's system prompt; findings opened while every slot is busy
+//! wait for one.
 
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,22 @@ async fn runs_of(w: &World, session: &str) -> Vec<Value> {
         .clone()
 }
 
+/// The run once it has ended.
+async fn wait_ended(w: &World, run_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let run = w
+            .owner
+            .ok(Method::GET, &w.path(&format!("/runs/{run_id}")), None)
+            .await;
+        if run["ended_at"].is_i64() {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run did not end: {run}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_new_critical_finding_starts_exactly_one_read_only_run_per_lifecycle() {
     let model = model::start(vec![Turn::Text(
@@ -36,7 +53,8 @@ async fn a_new_critical_finding_starts_exactly_one_read_only_run_per_lifecycle()
     .await;
     let w = world(
         "crashloop",
-        fast_config("1h", "") + "triage_max_concurrent = 4\n",
+        // One slot: the second critical finding waits for the first run to end.
+        fast_config("1h", "") + "triage_max_concurrent = 1\n",
     )
     .await;
     let provider = json!({
@@ -72,7 +90,10 @@ async fn a_new_critical_finding_starts_exactly_one_read_only_run_per_lifecycle()
         .iter()
         .filter(|f| f["severity"] == "critical")
         .collect();
-    assert!(!critical.is_empty());
+    assert!(
+        critical.len() >= 2,
+        "two critical findings compete for the slot: {items:#?}"
+    );
 
     // One session per critical finding, each with one run, created by the appliance.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -102,13 +123,24 @@ async fn a_new_critical_finding_starts_exactly_one_read_only_run_per_lifecycle()
         "one per critical finding: {after:#?}"
     );
     let mut questions = Vec::new();
+    let mut spans = Vec::new();
     for s in &triage_sessions {
         assert_eq!(s["created_by"], "system:auto-triage", "{s}");
         assert_eq!(s["cluster_id"], triaged.id.as_str());
         let runs = runs_of(&w, s["id"].as_str().unwrap()).await;
         assert_eq!(runs.len(), 1, "{runs:#?}");
         assert_eq!(runs[0]["mode"], "read_only");
+        let run = wait_ended(&w, runs[0]["id"].as_str().unwrap()).await;
+        spans.push((
+            run["created_at"].as_i64().unwrap(),
+            run["ended_at"].as_i64().unwrap(),
+        ));
         questions.push(runs[0]["question"].as_str().unwrap().to_owned());
+    }
+    // Never two at once: each run was created after the one before it had ended.
+    spans.sort();
+    for pair in spans.windows(2) {
+        assert!(pair[1].0 >= pair[0].1, "triage runs overlapped: {spans:?}");
     }
     for f in &critical {
         let id = f["id"].as_str().unwrap();

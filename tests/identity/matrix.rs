@@ -224,6 +224,40 @@ async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare:
             .await;
         params.insert("server_id", server["id"].as_str().unwrap().to_owned());
     }
+    // Webhooks: a subscription (https to a name: saved without a connection) and a receiver;
+    // delivery and event ids that do not exist (authorized callers get 404 from the lookup).
+    if path.contains("{subscription_id}") {
+        let sub = owner
+            .ok(
+                Method::POST,
+                &format!("/api/v1/workspaces/{ws}/webhooks"),
+                Some(json!({ "url": "https://hooks.example.com/matrix", "event_types": ["*"] })),
+            )
+            .await;
+        params.insert(
+            "subscription_id",
+            sub["subscription"]["id"].as_str().unwrap().to_owned(),
+        );
+    }
+    if path.contains("{delivery_id}") {
+        params.insert("delivery_id", "dlv_000000000000ffffffffffffffff".into());
+    }
+    if path.contains("{event_id}") {
+        params.insert("event_id", "evt_000000000000ffffffffffffffff".into());
+    }
+    if path.contains("{receiver_id}") {
+        let r = owner
+            .ok(
+                Method::POST,
+                &format!("/api/v1/workspaces/{ws}/alert-receivers"),
+                Some(json!({ "kind": "signed", "name": "matrix", "prompt_template": "why?" })),
+            )
+            .await;
+        params.insert(
+            "receiver_id",
+            r["receiver"]["id"].as_str().unwrap().to_owned(),
+        );
+    }
     if path.contains("{tool}") && !path.contains("{cluster_id}") {
         params.insert("tool", "get_weather".into());
     }
@@ -279,6 +313,24 @@ async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare:
             Some(json!({ "model": "m", "messages": [{ "role": "user", "content": "hi" }] }))
         }
         ("POST", "/gateway/v1/tools/{tool}/call") => Some(json!({ "arguments": {} })),
+        ("POST", "/api/v1/workspaces/{workspace_id}/webhooks") => Some(
+            json!({ "url": "https://hooks.example.com/new", "event_types": ["run.completed"] }),
+        ),
+        ("PATCH", "/api/v1/workspaces/{workspace_id}/webhooks/{subscription_id}") => {
+            Some(json!({ "description": "changed" }))
+        }
+        ("POST", "/api/v1/workspaces/{workspace_id}/webhooks/{subscription_id}/secret/rotate") => {
+            Some(json!({ "overlap_seconds": 60 }))
+        }
+        ("POST", "/api/v1/workspaces/{workspace_id}/alert-receivers") => {
+            Some(json!({ "kind": "alertmanager", "name": "matrix" }))
+        }
+        ("POST", "/api/v1/workspaces/{workspace_id}/alerts/alertmanager") => Some(json!({
+            "version": "4", "groupKey": "g", "status": "firing", "alerts": []
+        })),
+        ("POST", "/api/v1/workspaces/{workspace_id}/alerts/webhook/{receiver_id}") => {
+            Some(json!({ "cluster": "prod" }))
+        }
         ("POST", "/api/v1/invitations/accept") => {
             let side = workspace_with(&world.root, "side", &[]).await;
             let inv = world
@@ -427,6 +479,21 @@ const AUTHORIZED_ANSWER: &[(&str, &str, u16)] = &[
         "/api/v1/workspaces/{workspace_id}/clusters/{cluster_id}/resources/{kind}/{name}",
         404,
     ),
+    (
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/webhooks/{subscription_id}/deliveries/{delivery_id}",
+        404,
+    ),
+    (
+        "POST",
+        "/api/v1/workspaces/{workspace_id}/webhooks/{subscription_id}/deliveries/{delivery_id}/redeliver",
+        404,
+    ),
+    (
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/webhook-events/{event_id}",
+        404,
+    ),
 ];
 
 /// What the role table says this caller gets on a route with this access.
@@ -436,6 +503,11 @@ fn expected(access: &str, route: (&str, &str), caller: Caller) -> Expect {
     }
     if access == "agent_key" {
         // Sessions and API tokens are not agent keys.
+        return Expect::Status(401);
+    }
+    if access == "receiver_token" || access == "webhook_signature" {
+        // Alert receivers take their own token or a signature: sessions and API tokens are
+        // neither.
         return Expect::Status(401);
     }
     if access == "run_token" {

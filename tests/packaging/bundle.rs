@@ -72,27 +72,32 @@ pub fn bundle() -> &'static Bundle {
     BUNDLE.get_or_init(|| {
         let debug_acorn = cargo_bin("acorn");
         let debug_agent = cargo_bin("acorn-agent");
+        let debug_kubesim = cargo_bin("acorn-kubesim");
         let target = debug_acorn
             .parent()
             .and_then(Path::parent)
             .expect("target dir");
         let static_dir = target.join("x86_64-unknown-linux-gnu/release");
-        let (static_acorn, static_agent) =
-            (static_dir.join("acorn"), static_dir.join("acorn-agent"));
+        let (static_acorn, static_agent, static_kubesim) = (
+            static_dir.join("acorn"),
+            static_dir.join("acorn-agent"),
+            static_dir.join("acorn-kubesim"),
+        );
         let commit = version_json(&debug_acorn)["commit"].clone();
         let use_static = static_acorn.exists()
             && static_agent.exists()
+            && static_kubesim.exists()
             && version_json(&static_acorn)["commit"] == commit;
-        let (acorn, agent) = if use_static {
+        let (acorn, agent, kubesim) = if use_static {
             eprintln!("packaging: bundling the static release binaries of {commit}");
-            (static_acorn, static_agent)
+            (static_acorn, static_agent, static_kubesim)
         } else {
             eprintln!(
                 "packaging: no static release binaries of {commit} in {}: bundling the debug \
                  binaries instead (bundle.sh --allow-dynamic)",
                 static_dir.display()
             );
-            (debug_acorn, debug_agent)
+            (debug_acorn, debug_agent, debug_kubesim)
         };
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new("bash");
@@ -101,6 +106,8 @@ pub fn bundle() -> &'static Bundle {
             .arg(&acorn)
             .arg("--agent")
             .arg(&agent)
+            .arg("--kubesim")
+            .arg(&kubesim)
             .arg("--out")
             .arg(dir.path())
             .env("ACORN_HELM_SDK_DIR", helm_sdk_dir())
@@ -210,6 +217,7 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
     for file in [
         "bin/acorn".to_owned(),
         "bin/acorn-agent".to_owned(),
+        "bin/acorn-kubesim".to_owned(),
         "systemd/acorn.service".to_owned(),
         "systemd/acorn-backup.service".to_owned(),
         "systemd/acorn-backup.timer".to_owned(),
@@ -344,6 +352,32 @@ async fn bundle_verifies_installs_into_a_root_serves_and_uninstalls() {
             "usr/local/share/acorn/images/acorn-agent-{v}.oci.tar"
         ))
         .is_file()
+    );
+
+    // `acorn eval` finds the simulator where install.sh put it (share/acorn/bin), exports its
+    // scenario library and loads it; it then stops only because no config names a provider.
+    assert_eq!(
+        mode(&root.join("usr/local/share/acorn/bin/acorn-kubesim")),
+        0o755
+    );
+    let eval = output(
+        Command::new(root.join("usr/local/bin/acorn"))
+            .args([
+                "eval",
+                "--provider",
+                "local",
+                "--model",
+                "m",
+                "--scenario",
+                "crashloop",
+            ])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin"),
+    );
+    let stderr = String::from_utf8_lossy(&eval.stderr);
+    assert!(
+        !eval.status.success() && stderr.contains("needs the configuration file"),
+        "{stderr}"
     );
 
     // Idempotent: a second run changes nothing (config and key are kept, not rewritten).

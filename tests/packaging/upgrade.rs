@@ -239,6 +239,37 @@ async fn fixture_stores_of_every_earlier_schema_upgrade_with_a_backup_first() {
             .await;
             assert_eq!(provider["api_key"]["set"], true, "{provider}");
         }
+        if n >= 5 {
+            let ws = f.facts["workspace"]["id"].as_str().unwrap();
+            let want = &f.facts["run"];
+            let run_id = want["run_id"].as_str().unwrap();
+            let run = get(
+                &app,
+                &session,
+                &format!("/api/v1/workspaces/{ws}/runs/{run_id}"),
+            )
+            .await;
+            assert_eq!(run["state"], want["state"], "{run}");
+            assert_eq!(run["session_id"], want["session_id"], "{run}");
+            let events = get(
+                &app,
+                &session,
+                &format!("/api/v1/workspaces/{ws}/runs/{run_id}/events"),
+            )
+            .await;
+            assert_eq!(
+                events.as_array().map(|e| e.len() as u64),
+                want["events"].as_u64(),
+                "{events}"
+            );
+            let settings = get(
+                &app,
+                &session,
+                &format!("/api/v1/workspaces/{ws}/run-settings"),
+            )
+            .await;
+            assert_eq!(settings["settings"]["model"], "llama3.1:8b", "{settings}");
+        }
         let (status, _, _) = app.stop();
         assert!(status.success());
 

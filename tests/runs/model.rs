@@ -20,6 +20,10 @@ pub enum Turn {
     Text(&'static str),
     /// Some text, then nothing: the stream stays open.
     Hang(&'static str),
+    /// Tool calls built at run time (a model that reads the conversation).
+    Calls(Vec<(String, Value)>),
+    /// A text answer built at run time.
+    Say(String),
 }
 
 fn chunk(delta: Value, finish: Option<&str>) -> String {
@@ -78,13 +82,14 @@ pub fn reply(turn: &Turn, n: usize) -> Reply {
         Turn::RawTool(name, raw) => {
             chunks.extend(tools(vec![((*name).to_owned(), (*raw).to_owned())]))
         }
-        Turn::Text(text) => {
-            let words: Vec<&str> = text.split_inclusive(' ').collect();
-            for part in words.chunks(4) {
-                chunks.push(chunk(json!({"content": part.concat()}), None));
-            }
-            chunks.push(chunk(json!({}), Some("stop")));
-        }
+        Turn::Calls(calls) => chunks.extend(tools(
+            calls
+                .iter()
+                .map(|(name, args)| (name.clone(), args.to_string()))
+                .collect(),
+        )),
+        Turn::Text(text) => say(&mut chunks, text),
+        Turn::Say(text) => say(&mut chunks, text),
         Turn::Hang(text) => {
             chunks.push(chunk(json!({"content": text}), None));
             return Reply::sse(chunks).hang();
@@ -93,6 +98,15 @@ pub fn reply(turn: &Turn, n: usize) -> Reply {
     chunks.push(usage(100, 20));
     chunks.push("data: [DONE]\n\n".into());
     Reply::sse(chunks).gap(Duration::from_millis(5))
+}
+
+/// A text answer in chunks of four words, then `stop`.
+fn say(chunks: &mut Vec<String>, text: &str) {
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
+    for part in words.chunks(4) {
+        chunks.push(chunk(json!({"content": part.concat()}), None));
+    }
+    chunks.push(chunk(json!({}), Some("stop")));
 }
 
 /// Starts a model that plays `turns` in order (the last one repeats).

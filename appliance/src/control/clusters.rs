@@ -168,6 +168,18 @@ pub fn view(control: &Control, cluster: &Cluster, role: Role) -> ClusterView {
         tools,
         permissions: role.permissions(),
         auto_triage: cluster.auto_triage,
+        findings_evaluated_at: findings_evaluated_at(control, &cluster.id),
+    }
+}
+
+/// A view is still useful when the findings record cannot be read, so an error is only logged.
+fn findings_evaluated_at(control: &Control, cluster_id: &str) -> Option<String> {
+    match control.store.findings_record(cluster_id) {
+        Ok(record) => record.map(|r| util::rfc3339(r.evaluated_at)),
+        Err(e) => {
+            tracing::warn!(cluster_id, error = %e, "reading the findings record failed");
+            None
+        }
     }
 }
 

@@ -58,6 +58,9 @@ impl From<StoreError> for ApiError {
                 "the workspace must keep at least one owner; make someone else owner first",
             ),
             StoreError::NotFound { what } => ApiError::not_found(&what),
+            e @ StoreError::LimitReached { .. } => {
+                ApiError::new(ErrorCode::WebhookLimitReached, e.to_string())
+            }
             StoreError::InvitationUsed => ApiError::new(
                 ErrorCode::InvitationUsed,
                 "this invitation was already accepted or revoked",

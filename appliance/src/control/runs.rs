@@ -89,6 +89,7 @@ fn session_view(
         updated_at: s.updated_at,
         last_run,
         permissions: session_permissions(access, caller, s),
+        alert: s.alert.clone(),
     })
 }
 
@@ -187,6 +188,7 @@ pub async fn create_session(
         updated_at: now,
         active_run: None,
         last_run: None,
+        alert: None,
     };
     let stored = engine.store.create_run_session(record).await?;
     session_view(engine, &access, caller, &stored)

@@ -30,7 +30,7 @@ pub struct FindingsConfig {
     #[serde(default = "default_resolved_retention", with = "duration_str")]
     pub resolved_retention: Duration,
     /// Auto-triage runs (clusters with `auto_triage`) in flight at most, appliance-wide; a
-    /// critical finding opened while all are busy is not investigated (logged).
+    /// critical finding opened while all are busy waits (in memory) for a free slot.
     #[serde(default = "default_triage_max_concurrent")]
     pub triage_max_concurrent: usize,
     /// Limits of an auto-triage run, over the workspace's run limits (and within

@@ -1,7 +1,8 @@
 //! Where findings' transitions go. The service calls every [`TransitionHook`] with the
-//! transitions of one evaluation of one cluster; today the log ([`LogHook`]) and auto-triage
-//! (`super::triage`). Webhooks (issue #9's follow-up) plug in as one more hook: the outbox
-//! write belongs in their `transitions`, which must not block (it runs on the service's loop).
+//! transitions of one evaluation of one cluster: the log ([`LogHook`]) and auto-triage
+//! (`super::triage`). Webhooks are not a hook: their `finding.*` events are written by the
+//! store in the transaction of the findings record (`super::evaluate`), so a crash between the
+//! record and a hook cannot lose them. Hooks must not block (they run on the service's loop).
 
 use acorn_findings::{Transition, TransitionKind};
 use acorn_store::Cluster;

@@ -115,7 +115,25 @@ pub async fn evaluate(
     let Some(evaluation) = computed else {
         return Ok(None);
     };
-    match store.put_findings_record(evaluation.record.clone()).await {
+    let events = evaluation
+        .transitions
+        .iter()
+        .filter_map(|t| {
+            let data = acorn_proto::webhooks::FindingEventData {
+                cluster_id: evaluation.cluster.id.clone(),
+                cluster_name: evaluation.cluster.name.clone(),
+                transition: t.kind,
+                finding: t.finding.clone(),
+            };
+            let t = acorn_proto::webhooks::EventType::for_transition(t.kind);
+            serde_json::to_value(data).ok().map(|d| (t, d))
+        })
+        .collect();
+    // The transitions' webhook events commit with the record (issue #10's outbox).
+    match store
+        .put_findings_record(evaluation.record.clone(), events)
+        .await
+    {
         Ok(()) => Ok(Some(evaluation)),
         // Deleted while we were evaluating: nothing to keep.
         Err(StoreError::NotFound { .. }) => Ok(None),

@@ -11,16 +11,19 @@
 //!   `engine.max_limits`, the engine's queue), with the limits of `[findings] triage_limits`
 //!   over the workspace's.
 //! - **At most `[findings] triage_max_concurrent`** triage runs in flight, appliance-wide. A
-//!   finding opened while all are busy is not investigated later (it is logged): the finding
-//!   itself is still listed, and a human can ask.
+//!   finding opened while all are busy waits in a queue (at most [`MAX_WAITING`], oldest
+//!   dropped first, logged) and is investigated when a slot frees — if it is still open and the
+//!   cluster still has auto-triage by then. The queue is in memory: after a restart, waiting
+//!   findings are listed but not investigated, and a human can ask.
 //! - **Once per finding lifecycle.** The tracker reports `opened` once per lifecycle (its
 //!   state is persisted, so a restart does not re-open); `(finding id, first_seen)` is also
 //!   remembered here, so a repeated report cannot start a second run. A finding that resolves
 //!   and comes back is a new lifecycle and is investigated again; one that flaps within the
 //!   hysteresis window (`reactivated`) is not.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use acorn_findings::{Finding, Severity, Transition, TransitionKind};
 use acorn_proto::agent::RunMode;
@@ -38,6 +41,10 @@ use crate::util;
 pub const AUTHOR: &str = "system:auto-triage";
 /// Evidence lines quoted in the question.
 const QUESTION_EVIDENCE: usize = 5;
+/// Findings waiting for a free slot, at most.
+pub const MAX_WAITING: usize = 100;
+/// How often the waiting queue looks for a free slot.
+const WAITING_POLL: Duration = Duration::from_secs(2);
 
 /// The auto-triage hook.
 pub struct AutoTriage {
@@ -52,6 +59,32 @@ struct State {
     in_flight: Vec<String>,
     /// Lifecycles already investigated: `(finding id, first_seen)`.
     started: HashSet<(String, i64)>,
+    /// Opened while every slot was busy, oldest first.
+    waiting: VecDeque<(Cluster, Finding)>,
+    /// A task drains `waiting`.
+    draining: bool,
+}
+
+/// Why a finding is not investigated now.
+enum NotNow {
+    /// Its lifecycle was investigated already: never.
+    Done,
+    /// Every slot is busy: later.
+    Busy(usize),
+    Unavailable,
+}
+
+impl std::fmt::Display for NotNow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotNow::Done => write!(f, "this finding's lifecycle was investigated already"),
+            NotNow::Busy(n) => write!(
+                f,
+                "{n} auto-triage runs are in flight (findings.triage_max_concurrent)"
+            ),
+            NotNow::Unavailable => write!(f, "auto-triage state is unavailable"),
+        }
+    }
 }
 
 impl AutoTriage {
@@ -92,19 +125,19 @@ impl TransitionHook for AutoTriage {
     }
 }
 
-/// Reserves a slot and the lifecycle; an error saying why when the lifecycle was investigated
-/// already or no slot is free.
+/// Reserves a slot and the lifecycle; why not when the lifecycle was investigated already or
+/// no slot is free.
 fn reserve(
     engine: &Engine,
     state: &Mutex<State>,
     max: usize,
     key: (String, i64),
-) -> Result<(), String> {
+) -> Result<(), NotNow> {
     let Ok(mut s) = state.lock() else {
-        return Err("auto-triage state is unavailable".into());
+        return Err(NotNow::Unavailable);
     };
     if s.started.contains(&key) {
-        return Err("this finding's lifecycle was investigated already".into());
+        return Err(NotNow::Done);
     }
     s.in_flight.retain(|id| {
         // An empty id is a slot reserved for a run being started.
@@ -117,10 +150,7 @@ fn reserve(
                 .is_some_and(|r| r.ended_at.is_none())
     });
     if s.in_flight.len() >= max {
-        return Err(format!(
-            "{} auto-triage runs are in flight (findings.triage_max_concurrent)",
-            s.in_flight.len()
-        ));
+        return Err(NotNow::Busy(s.in_flight.len()));
     }
     s.started.insert(key);
     // The slot is held by a placeholder until the run exists.
@@ -129,17 +159,39 @@ fn reserve(
 }
 
 async fn triage_one(
+    engine: &Arc<Engine>,
+    state: &Arc<Mutex<State>>,
+    config: &FindingsConfig,
+    cluster: &Cluster,
+    finding: &Finding,
+) {
+    let key = (finding.id.clone(), finding.first_seen);
+    match reserve(engine, state, config.triage_max_concurrent, key) {
+        Ok(()) => {}
+        Err(NotNow::Busy(n)) => {
+            tracing::info!(
+                cluster = %cluster.id, finding = %finding.id,
+                "auto-triage waits: {n} runs are in flight (findings.triage_max_concurrent)"
+            );
+            wait_for_slot(engine, state, config, cluster, finding);
+            return;
+        }
+        Err(why) => {
+            tracing::info!(cluster = %cluster.id, finding = %finding.id, "auto-triage skipped: {why}");
+            return;
+        }
+    }
+    start_reserved(engine, state, config, cluster, finding).await;
+}
+
+/// Starts the run of a reserved slot; the slot then holds the run, or is freed on failure.
+async fn start_reserved(
     engine: &Engine,
     state: &Mutex<State>,
     config: &FindingsConfig,
     cluster: &Cluster,
     finding: &Finding,
 ) {
-    let key = (finding.id.clone(), finding.first_seen);
-    if let Err(why) = reserve(engine, state, config.triage_max_concurrent, key) {
-        tracing::info!(cluster = %cluster.id, finding = %finding.id, "auto-triage skipped: {why}");
-        return;
-    }
     let outcome = start(engine, config, cluster, finding).await;
     if let Ok(mut s) = state.lock()
         && let Some(slot) = s.in_flight.iter().position(String::is_empty)
@@ -163,6 +215,94 @@ async fn triage_one(
             "auto-triage could not start a run"
         ),
     }
+}
+
+/// Queues a finding for the next free slot and makes sure a task drains the queue.
+fn wait_for_slot(
+    engine: &Arc<Engine>,
+    state: &Arc<Mutex<State>>,
+    config: &FindingsConfig,
+    cluster: &Cluster,
+    finding: &Finding,
+) {
+    let Ok(mut s) = state.lock() else {
+        return;
+    };
+    if s.waiting
+        .iter()
+        .any(|(_, f)| f.id == finding.id && f.first_seen == finding.first_seen)
+    {
+        return;
+    }
+    if s.waiting.len() >= MAX_WAITING
+        && let Some((c, dropped)) = s.waiting.pop_front()
+    {
+        tracing::warn!(
+            cluster = %c.id, finding = %dropped.id,
+            "auto-triage queue is full ({MAX_WAITING}): the oldest waiting finding is not investigated"
+        );
+    }
+    s.waiting.push_back((cluster.clone(), finding.clone()));
+    if s.draining {
+        return;
+    }
+    s.draining = true;
+    let (engine, state, config) = (Arc::clone(engine), Arc::clone(state), config.clone());
+    tokio::spawn(async move { drain_waiting(&engine, &state, &config).await });
+}
+
+/// Starts waiting findings as slots free, oldest first; ends when none waits.
+async fn drain_waiting(engine: &Arc<Engine>, state: &Arc<Mutex<State>>, config: &FindingsConfig) {
+    loop {
+        tokio::time::sleep(WAITING_POLL).await;
+        let next = {
+            let Ok(mut s) = state.lock() else {
+                return;
+            };
+            match s.waiting.pop_front() {
+                Some(next) => next,
+                None => {
+                    s.draining = false;
+                    return;
+                }
+            }
+        };
+        let (cluster, finding) = next;
+        let Some(cluster) = still_wanted(engine, &cluster, &finding) else {
+            continue;
+        };
+        let key = (finding.id.clone(), finding.first_seen);
+        match reserve(engine, state, config.triage_max_concurrent, key) {
+            Ok(()) => start_reserved(engine, state, config, &cluster, &finding).await,
+            Err(NotNow::Busy(_)) => {
+                if let Ok(mut s) = state.lock() {
+                    s.waiting.push_front((cluster, finding));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The cluster as stored now, when it still has auto-triage and the finding's lifecycle is
+/// still open.
+fn still_wanted(engine: &Engine, cluster: &Cluster, finding: &Finding) -> Option<Cluster> {
+    let current = engine
+        .store
+        .cluster(&cluster.workspace_id, &cluster.id)
+        .ok()
+        .flatten()
+        .filter(|c| c.auto_triage)?;
+    let record = engine.store.findings_record(&cluster.id).ok().flatten()?;
+    record
+        .findings
+        .iter()
+        .any(|f| {
+            f.id == finding.id
+                && f.first_seen == finding.first_seen
+                && f.state != acorn_proto::findings::FindingState::Resolved
+        })
+        .then_some(current)
 }
 
 /// Opens the session and starts the run; the run id.
@@ -193,6 +333,7 @@ async fn start(
         updated_at: now,
         active_run: None,
         last_run: None,
+        alert: None,
     };
     let session = engine
         .store

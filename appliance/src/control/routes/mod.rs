@@ -5,6 +5,8 @@
 //! - [`me`]: `/api/v1/me…`; [`invitations`]: `/api/v1/invitations/accept`;
 //! - [`workspaces`]: `/api/v1/workspaces…` and its members, invitations, tokens, audit, clusters;
 //! - [`agent`]: `/api/v1/agent/connect`, the agent tunnel; `search`: `/api/v1/search` (runs);
+//! - [`webhooks`]: `/api/v1/webhooks/event-types`, a workspace's webhook subscriptions,
+//!   deliveries, events and alert receivers, and the receivers' inbound endpoints `…/alerts/…`;
 //! - the runs API lives under workspaces (`workspaces/runs.rs`): sessions, runs, SSE, approvals;
 //! - the gateway's routes (`crate::gateway::routes`): providers, secrets, MCP servers, tool
 //!   catalog and request log under a workspace, and the runtime API `/gateway/v1/…`.
@@ -23,6 +25,7 @@ mod search;
 pub mod setup;
 pub mod table;
 pub mod users;
+pub mod webhooks;
 pub mod workspaces;
 
 use std::sync::Arc;
@@ -59,6 +62,8 @@ pub struct AppState {
     pub evidence: Arc<crate::engine::evidence::EvidenceSigner>,
     /// The run search index.
     pub search: Arc<crate::control::search::RunSearch>,
+    /// Outbound webhooks and alert receivers.
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// The management console (`/console`, `crate::console`).
     pub console: Arc<crate::console::Console>,
 }
@@ -77,6 +82,7 @@ pub fn table() -> Vec<RouteSpec> {
     routes.extend(agent::routes());
     routes.extend(search::routes());
     routes.extend(crate::gateway::routes::routes());
+    routes.extend(webhooks::routes());
     routes
 }
 

@@ -32,6 +32,14 @@ fn build() -> Value {
             Access::ApplianceAdmin => ("appliance_admin".to_owned(), json!([{ "session": [] }])),
             Access::AgentKey => ("agent_key".to_owned(), json!([{ "agent_key": [] }])),
             Access::RunToken => ("run_token".to_owned(), json!([{ "run_token": [] }])),
+            Access::ReceiverToken => (
+                "receiver_token".to_owned(),
+                json!([{ "receiver_token": [] }]),
+            ),
+            Access::WebhookSignature => (
+                "webhook_signature".to_owned(),
+                json!([{ "webhook_signature": [] }]),
+            ),
             Access::Workspace(action) => (
                 format!("workspace:{}", action.as_str()),
                 json!([{ "session": [] }, { "token": [] }]),
@@ -66,7 +74,10 @@ fn build() -> Value {
                 "token": { "type": "http", "scheme": "bearer", "description": "API token (acorn_…)" },
                 "agent_key": { "type": "apiKey", "in": "header", "name": acorn_proto::agent::AGENT_KEY_HEADER,
                                "description": "A cluster's agent key (acorn_agent_…), agent tunnel only" },
-                "run_token": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Run JWT signed by the control plane (gateway runtime API only)" }
+                "run_token": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Run JWT signed by the control plane (gateway runtime API only)" },
+                "receiver_token": { "type": "http", "scheme": "bearer", "description": "An alert receiver's token (acr_…), Alertmanager receiver only" },
+                "webhook_signature": { "type": "apiKey", "in": "header", "name": "webhook-signature",
+                                       "description": "Standard Webhooks signature (with webhook-id and webhook-timestamp) made with a signed receiver's secret" }
             },
             "responses": {
                 "Error": { "description": "An error from the table at /docs/errors",

@@ -23,6 +23,10 @@ pub enum Access {
     AgentKey,
     /// The gateway's runtime API: a run JWT only (sessions and API tokens are refused).
     RunToken,
+    /// An alert receiver's bearer token (Alertmanager; sessions and API tokens are refused).
+    ReceiverToken,
+    /// A Standard Webhooks signature with a receiver's secret (sessions and tokens are refused).
+    WebhookSignature,
 }
 
 /// One route.
