@@ -5,7 +5,7 @@
 // fresh user-data-dir).
 //
 // Steps: {goto}, {fill, text}, {click}, {dblclick}, {press, key}, {select, value}, {wait, text?, count?},
-// {wait_url}, {wait_value, value}, {wait_eval}, {absent}, {text}, {value}, {count}, {eval}, {screenshot},
+// {wait_url}, {wait_value, value}, {wait_eval}, {absent}, {text}, {value}, {count}, {eval}, {emulate}, {screenshot},
 // {sign_out_elsewhere}, {metrics}, {close}. Every answer: {ok, value?, error?, url}.
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
@@ -82,6 +82,12 @@ async function run(s) {
   if (s.value !== undefined) return await page.locator(s.value).first().inputValue({ timeout: T(s) });
   if (s.count !== undefined) return await page.locator(s.count).count();
   if (s.eval !== undefined) return await page.evaluate(s.eval);
+  if (s.emulate !== undefined) {
+    // {emulate: {colorScheme: 'dark'|'light', width, height}}
+    if (s.emulate.colorScheme) await page.emulateMedia({ colorScheme: s.emulate.colorScheme });
+    if (s.emulate.width) await page.setViewportSize({ width: s.emulate.width, height: s.emulate.height || 800 });
+    return null;
+  }
   if (s.screenshot !== undefined) {
     const path = `${shots}/${s.screenshot}.png`;
     await page.screenshot({ path, fullPage: true });

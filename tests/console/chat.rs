@@ -229,6 +229,21 @@ async fn a_session_streams_approves_cancels_searches_and_survives_expiry_and_res
         .await;
     b.screenshot("session-after-restart").await;
 
+    // Dark mode and a narrow window: the same page, for the reviewer's eyes; long tool output
+    // scrolls inside its box instead of widening the page.
+    b.step(json!({ "emulate": { "colorScheme": "dark", "width": 1366, "height": 768 } }))
+        .await;
+    b.screenshot("session-dark").await;
+    b.step(json!({ "emulate": { "colorScheme": "light", "width": 760, "height": 900 } }))
+        .await;
+    b.screenshot("session-narrow").await;
+    assert_eq!(
+        b.step(json!({ "eval": "document.documentElement.scrollWidth <= window.innerWidth" }))
+            .await,
+        true,
+        "the page does not scroll sideways at 760 px"
+    );
+
     let problems = real_problems(&b.close().await);
     assert!(problems.is_empty(), "browser console errors: {problems:#?}");
 }
