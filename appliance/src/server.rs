@@ -127,6 +127,7 @@ pub async fn serve_with(
     webhooks.spawn(shutdown_rx.clone());
 
     let ready = Arc::new(AtomicBool::new(false));
+    let console = Arc::new(console);
     let state = AppState {
         control: control.clone(),
         metrics,
@@ -136,7 +137,7 @@ pub async fn serve_with(
         evidence,
         search: Arc::clone(&search),
         webhooks,
-        console: Arc::new(console),
+        console: Arc::clone(&console),
     };
     let app = routes::router(state, config.server.max_body_bytes);
     let handle = axum_server::Handle::new();
@@ -176,6 +177,7 @@ pub async fn serve_with(
         "stopping: no new connections, finishing requests"
     );
     ready.store(false, Ordering::SeqCst);
+    console.close_all();
     systemd::notify_stopping();
     handle.graceful_shutdown(Some(config.server.shutdown_grace));
     match server_task.await {

@@ -4,8 +4,8 @@
 // steps. Environment: BASE (https://127.0.0.1:PORT), SHOTS (screenshot folder), PROFILE (a
 // fresh user-data-dir).
 //
-// Steps: {goto}, {fill, text}, {click}, {press, key}, {select, value}, {wait, text?, count?},
-// {wait_url}, {wait_value, value}, {wait_eval}, {absent}, {text}, {value}, {count}, {eval}, {screenshot},
+// Steps: {goto}, {fill, text}, {click}, {dblclick}, {press, key}, {select, value}, {wait, text?, count?},
+// {wait_url}, {wait_value, value}, {wait_eval}, {absent}, {text}, {value}, {count}, {eval}, {emulate}, {screenshot},
 // {sign_out_elsewhere}, {metrics}, {close}. Every answer: {ok, value?, error?, url}.
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
@@ -35,6 +35,7 @@ const T = (s) => s.timeout_ms ?? 20000;
 async function run(s) {
   if (s.goto !== undefined) { await page.goto(url(s.goto)); return null; }
   if (s.fill !== undefined) { await page.locator(s.fill).first().fill(s.text, { timeout: T(s) }); return null; }
+  if (s.dblclick !== undefined) { await page.locator(s.dblclick).first().dblclick({ timeout: T(s) }); return null; }
   if (s.click !== undefined) { await page.locator(s.click).first().click({ timeout: T(s) }); return null; }
   if (s.press !== undefined) { await page.locator(s.press).first().press(s.key, { timeout: T(s) }); return null; }
   if (s.select !== undefined) { await page.locator(s.select).first().selectOption(s.value, { timeout: T(s) }); return null; }
@@ -81,6 +82,12 @@ async function run(s) {
   if (s.value !== undefined) return await page.locator(s.value).first().inputValue({ timeout: T(s) });
   if (s.count !== undefined) return await page.locator(s.count).count();
   if (s.eval !== undefined) return await page.evaluate(s.eval);
+  if (s.emulate !== undefined) {
+    // {emulate: {colorScheme: 'dark'|'light', width, height}}
+    if (s.emulate.colorScheme) await page.emulateMedia({ colorScheme: s.emulate.colorScheme });
+    if (s.emulate.width) await page.setViewportSize({ width: s.emulate.width, height: s.emulate.height || 800 });
+    return null;
+  }
   if (s.screenshot !== undefined) {
     const path = `${shots}/${s.screenshot}.png`;
     await page.screenshot({ path, fullPage: true });

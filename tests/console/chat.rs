@@ -1,9 +1,11 @@
 //! A session in the browser against the real engine: the answer and the tool steps stream in,
 //! a planted `<script>` in the model's answer stays text, a write action waits on an approval
-//! card (a viewer sees it without buttons), a hanging run is cancelled, search finds the run
+//! card (an admin demoted while the page is open is refused with the API's message; a viewer
+//! sees the card without buttons), a double click sends once, a hanging run is cancelled, search finds the run
 //! and opens it, an expired session goes through sign-in and back, and an appliance restart
 //! reconnects the page with the message box's text kept. Screenshots of the main pages.
 
+use reqwest::Method;
 use serde_json::json;
 
 use super::{Browser, real_problems};
@@ -98,12 +100,27 @@ async fn a_session_streams_approves_cancels_searches_and_survives_expiry_and_res
     assert!(card.contains("\"replicas\": 3"), "{card}");
     b.screenshot("session-approval").await;
 
-    // A viewer sees the card but no buttons, and no admin actions anywhere.
-    let viewer = user(&rw.world.app, "vera").await;
-    add_members(&rw.world.owner, &ws, &[(&viewer, "viewer")]).await;
+    // An admin sees the card with its buttons; demoted to viewer while the page is open, her
+    // click is refused with the API's message; reloaded, the page shows no buttons and no
+    // admin actions anywhere.
+    let vera = user(&rw.world.app, "vera").await;
+    add_members(&rw.world.owner, &ws, &[(&vera, "admin")]).await;
     let mut v = Browser::start(&rw.world.app.base_url).await;
     v.goto(&session_page).await;
     v.sign_in("vera").await;
+    v.wait(".approval button.approve", None).await;
+    rw.world
+        .owner
+        .ok(
+            Method::PUT,
+            &format!("/api/v1/workspaces/{ws}/members/{}", vera.id),
+            Some(json!({ "role": "viewer" })),
+        )
+        .await;
+    v.click(".approval button.approve").await;
+    let refused = v.wait(".approval .error", None).await;
+    assert!(refused.contains("forbidden"), "{refused}");
+    v.goto(&session_page).await;
     v.wait(".approval", Some("Waiting for an owner or admin"))
         .await;
     v.absent(".approval button").await;
@@ -140,13 +157,19 @@ async fn a_session_streams_approves_cancels_searches_and_survives_expiry_and_res
     // A run that hangs is cancelled from the page.
     rw.play(vec![Turn::Hang("Investigating the checkout pods")]);
     b.fill("#message-box", "keep looking").await;
-    b.click("#send").await;
+    // A double click sends once.
+    b.step(json!({ "dblclick": "#send" })).await;
     b.step(json!({ "wait": ".answer", "text": "Investigating the checkout pods", "timeout_ms": 60000 }))
         .await;
     b.click("#cancel-run").await;
     b.step(json!({ "wait": ".run-head .badge.cancelled", "timeout_ms": 60000 }))
         .await;
     b.absent("#cancel-run").await;
+    assert_eq!(
+        b.step(json!({ "count": ".msg-user:has-text('keep looking')" }))
+            .await,
+        1
+    );
 
     // Search finds the first run and opens its session.
     b.goto("/console/search?q=MAX_CONNECTIONS").await;
@@ -205,6 +228,21 @@ async fn a_session_streams_approves_cancels_searches_and_survives_expiry_and_res
     b.step(json!({ "wait": ".answer", "text": "MAX_CONNECTIONS", "timeout_ms": 30000 }))
         .await;
     b.screenshot("session-after-restart").await;
+
+    // Dark mode and a narrow window: the same page, for the reviewer's eyes; long tool output
+    // scrolls inside its box instead of widening the page.
+    b.step(json!({ "emulate": { "colorScheme": "dark", "width": 1366, "height": 768 } }))
+        .await;
+    b.screenshot("session-dark").await;
+    b.step(json!({ "emulate": { "colorScheme": "light", "width": 760, "height": 900 } }))
+        .await;
+    b.screenshot("session-narrow").await;
+    assert_eq!(
+        b.step(json!({ "eval": "document.documentElement.scrollWidth <= window.innerWidth" }))
+            .await,
+        true,
+        "the page does not scroll sideways at 760 px"
+    );
 
     let problems = real_problems(&b.close().await);
     assert!(problems.is_empty(), "browser console errors: {problems:#?}");

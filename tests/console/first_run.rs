@@ -55,6 +55,12 @@ async fn first_run_setup_then_a_cluster_registered_in_the_browser_connects() {
     b.wait("a", Some("Register your first cluster")).await;
     b.wait("#findings-empty", None).await;
     b.screenshot("overview-empty").await;
+    // Workspace settings: renamed, the page comes back with the new name.
+    b.fill("#workspace-settings input[name=name]", "Platform EU")
+        .await;
+    b.click("#workspace-settings button[type=submit]").await;
+    b.wait("#workspace-name", Some("Platform EU")).await;
+    b.wait("h1", Some("Platform EU")).await;
 
     // Register a cluster: the install instructions appear once, with copy buttons.
     b.click("a[href$='/clusters']").await;

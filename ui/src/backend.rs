@@ -95,6 +95,13 @@ pub trait Backend: Send + Sync + 'static {
     fn create_workspace(&self, name: String) -> BoxFut<'_, WorkspaceView>;
     /// One workspace with the caller's permissions.
     fn workspace(&self, ws: String) -> BoxFut<'_, WorkspaceView>;
+    /// Renames the workspace or changes whether tools may read pod logs in it.
+    fn update_workspace(
+        &self,
+        ws: String,
+        name: Option<String>,
+        logs_allowed: Option<bool>,
+    ) -> BoxFut<'_, WorkspaceView>;
 
     fn clusters(&self, ws: String) -> BoxFut<'_, Vec<ClusterView>>;
     fn cluster(&self, ws: String, cluster: String) -> BoxFut<'_, ClusterView>;

@@ -17,7 +17,7 @@ use acorn_proto::gateway::{
 };
 use acorn_proto::identity::{
     AuditView, CreateInvitation, CreateToken, CreateWorkspace, InvitationView, Me, MemberView,
-    Page, SetRole, TokenView, WorkspaceView,
+    Page, SetRole, TokenView, UpdateWorkspace, WorkspaceView,
 };
 use acorn_proto::runs::{
     ApprovalView, CreateSession, DecideApproval, Decision, PostMessage, RunSettings,
@@ -97,6 +97,21 @@ impl Backend for SessionBackend {
 
     fn workspace(&self, ws: String) -> BoxFut<'_, WorkspaceView> {
         call!(self, |c| workspaces::get(&self.state.control, c, &ws))
+    }
+
+    fn update_workspace(
+        &self,
+        ws: String,
+        name: Option<String>,
+        logs_allowed: Option<bool>,
+    ) -> BoxFut<'_, WorkspaceView> {
+        let body = UpdateWorkspace { name, logs_allowed };
+        call!(self, |c| workspaces::update(
+            &self.state.control,
+            c,
+            &ws,
+            body
+        ))
     }
 
     fn clusters(&self, ws: String) -> BoxFut<'_, Vec<ClusterView>> {

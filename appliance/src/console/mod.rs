@@ -23,6 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use dioxus_liveview::LiveViewPool;
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use acorn_ui::PageProps;
@@ -32,13 +33,26 @@ use acorn_ui::shell::{self, SignIn};
 use crate::control::auth::{self, RequestMeta, authenticate_session, session_cookie};
 use crate::control::routes::AppState;
 
-/// The console's share of the appliance: the LiveView thread pool and the demo marking.
-#[derive(Default)]
+/// The console's share of the appliance: the LiveView thread pool, the switch that ends every
+/// console socket at shutdown, and the demo marking.
 pub struct Console {
     pool: OnceLock<LiveViewPool>,
+    /// `true` once the appliance stops: open LiveView sockets end (their tabs reconnect to the
+    /// next start) instead of holding the graceful shutdown for its whole grace period.
+    closing: tokio::sync::watch::Sender<bool>,
     /// Set by `acorn demo`: every page carries the demo banner and the sign-in page shows the
     /// demo login.
     pub demo: Option<DemoLogin>,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Console {
+            pool: OnceLock::new(),
+            closing: tokio::sync::watch::channel(false).0,
+            demo: None,
+        }
+    }
 }
 
 /// The demo administrator, shown on the sign-in page of `acorn demo`.
@@ -52,9 +66,14 @@ impl Console {
     /// The console of `acorn demo`.
     pub fn demo(login: DemoLogin) -> Console {
         Console {
-            pool: OnceLock::new(),
             demo: Some(login),
+            ..Console::default()
         }
+    }
+
+    /// Ends every open console socket (called when the appliance begins to stop).
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
     }
 
     fn pool(&self) -> LiveViewPool {
@@ -213,8 +232,14 @@ async fn socket(
     };
     state.metrics.console_socket_opened();
     let metrics = Arc::clone(&state.metrics);
+    let mut closing = state.console.closing.subscribe();
     ws.on_upgrade(move |socket| async move {
-        let socket = dioxus_liveview::axum_socket(socket);
+        // The socket's incoming side ends at shutdown: the LiveView loop then returns and
+        // drops the socket, and the tab starts reconnecting.
+        let closed = async move {
+            let _ = closing.wait_for(|c| *c).await;
+        };
+        let socket = dioxus_liveview::axum_socket(socket).take_until(Box::pin(closed));
         if let Err(e) = pool
             .launch_virtualdom(socket, move || acorn_ui::launch(props))
             .await

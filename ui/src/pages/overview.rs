@@ -39,6 +39,9 @@ pub fn Overview() -> Element {
                     h2 { "Recent sessions" }
                     SessionList { limit: 8 }
                 }
+                if c.can(Action::WorkspaceUpdate) {
+                    WorkspaceSettings {}
+                }
             }
             div { class: "panel",
                 h2 { "Clusters" }
@@ -67,6 +70,46 @@ pub fn Overview() -> Element {
                         }
                     },
                 }
+            }
+        }
+    }
+}
+
+/// Rename the workspace; allow or forbid pod logs (owners and admins).
+#[component]
+fn WorkspaceSettings() -> Element {
+    let c = ctx();
+    let Some(w) = c.workspace.clone() else {
+        return rsx! {};
+    };
+    let mut busy = use_signal(|| false);
+    let mut result = use_signal(|| None::<Result<WorkspaceView, UiError>>);
+    let backend = c.backend.clone();
+    let ws = w.id.clone();
+    rsx! {
+        div { class: "panel",
+            h2 { "Workspace settings" }
+            form { class: "inline", id: "workspace-settings",
+                onsubmit: move |evt: FormEvent| {
+                    if busy() { return; }
+                    busy.set(true);
+                    let name = Some(field(&evt, "name").trim().to_owned()).filter(|n| !n.is_empty());
+                    let logs = crate::app::checked(&evt, "logs_allowed");
+                    let backend = backend.clone();
+                    let ws = ws.clone();
+                    spawn(async move {
+                        result.set(Some(backend.update_workspace(ws, name, Some(logs)).await));
+                        busy.set(false);
+                    });
+                },
+                label { "Name" input { name: "name", value: "{w.name}", maxlength: "100" } }
+                label { class: "check", input { r#type: "checkbox", name: "logs_allowed", checked: w.logs_allowed } "Tools may read pod logs" }
+                button { r#type: "submit", disabled: busy(), "Save" }
+            }
+            match result() {
+                Some(Ok(saved)) => rsx! { p { "data-navigate": "{ws_link(&saved.id, \"\")}", "Saved." } },
+                Some(Err(e)) => rsx! { ErrorBox { error: e } },
+                None => rsx! {},
             }
         }
     }
