@@ -43,33 +43,6 @@ pub struct DemoArgs {
 
 const DEMO_USER: &str = "demo";
 
-/// Finds a companion binary: the flag, else beside the running `acorn`, else on PATH.
-fn find_binary(flag: Option<PathBuf>, name: &str) -> anyhow::Result<PathBuf> {
-    if let Some(path) = flag {
-        return path
-            .is_file()
-            .then_some(path.clone())
-            .ok_or_else(|| anyhow!("{} does not exist", path.display()));
-    }
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join(name)));
-    if let Some(path) = beside.filter(|p| p.is_file()) {
-        return Ok(path);
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            anyhow!(
-                "cannot find {name}: pass --{} FILE, or put it next to acorn or on PATH",
-                name.trim_start_matches("acorn-")
-            )
-        })
-}
-
 /// Removes the demo's temporary directory when the demo ends, however it ends.
 struct TempState(PathBuf);
 
@@ -85,8 +58,9 @@ pub async fn run(
     config_file: Option<PathBuf>,
     log_format: Option<LogFormat>,
 ) -> anyhow::Result<()> {
-    let kubesim = find_binary(args.kubesim.clone(), "acorn-kubesim")?;
-    let agent_bin = find_binary(args.agent.clone(), "acorn-agent")?;
+    // The same lookup as `acorn eval`: the flags, beside `acorn`, the bundle's layout, PATH.
+    let bins = crate::eval::lab::Binaries::find(args.agent.clone(), args.kubesim.clone())?;
+    let (kubesim, agent_bin) = (bins.kubesim, bins.agent);
     let work = std::env::temp_dir().join(format!(
         "acorn-demo-{}",
         hex::encode(crate::tls::pki::random_bytes::<6>())
