@@ -505,21 +505,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Verb::Eval(args) => {
             let min = args.min_pass_rate;
-            let passed = eval::run(eval::EvalOptions {
+            let options = eval::EvalOptions {
                 provider: args.provider,
                 model: args.model,
                 scenarios: args.scenarios,
                 only: args.only,
                 parallel: usize::from(args.parallel),
                 max_runtime_seconds: args.max_runtime,
-                report_json: args.report_json,
-                report_markdown: args.report_markdown,
-                min_pass_rate: min,
-                config: cli.global.config.clone(),
+                lab: eval::LabSetup::ConfigFile(cli.global.config.clone()),
                 agent: args.agent,
                 kubesim: args.kubesim,
-            })
-            .await?;
+            };
+            let passed =
+                eval::run(options, args.report_json, args.report_markdown, min).await?;
             match passed {
                 true => Ok(()),
                 false => anyhow::bail!(

@@ -125,6 +125,11 @@ pub async fn serve_with(
         base_url.clone(),
     )?;
     webhooks.spawn(shutdown_rx.clone());
+    let evals = Arc::new(
+        crate::eval::service::Evals::start(store.clone(), Arc::clone(&gateway), &config)
+            .await
+            .map_err(anyhow::Error::msg)?,
+    );
 
     let ready = Arc::new(AtomicBool::new(false));
     let console = Arc::new(console);
@@ -137,6 +142,7 @@ pub async fn serve_with(
         evidence,
         search: Arc::clone(&search),
         webhooks,
+        evals,
         console: Arc::clone(&console),
     };
     let app = routes::router(state, config.server.max_body_bytes);

@@ -238,6 +238,14 @@ error_codes! {
     WebhookReplayed = ("webhook_replayed", InvalidRequest, 409),
     /// The Alertmanager payload is not version 4 of Alertmanager's webhook format (`version` must be `"4"`), or is not that shape at all.
     AlertPayloadUnsupported = ("alert_payload_unsupported", InvalidRequest, 400),
+    /// Another model evaluation is running on this appliance (one runs at a time); start yours when it has finished.
+    EvalBusy = ("eval_busy", System, 503),
+    /// The appliance cannot run model evaluations: `acorn-kubesim` or `acorn-agent` is not beside `acorn`, in `<prefix>/share/acorn/bin` or on `PATH` (the bundle's `install.sh` puts them there); the message says which.
+    EvalUnavailable = ("eval_unavailable", System, 503),
+    /// The evaluation is still running; delete it once it has finished.
+    EvalRunning = ("eval_running", InvalidRequest, 409),
+    /// The scenario library has no scenario of that name; the message lists the names.
+    ScenarioUnknown = ("scenario_unknown", InvalidRequest, 400),
     /// An object of that name exists already.
     AlreadyExists = ("already_exists", InvalidRequest, 409),
     /// The appliance is starting or stopping and cannot serve the request yet.

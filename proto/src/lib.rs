@@ -28,6 +28,7 @@ pub mod agent;
 pub mod authz;
 pub mod clusters;
 pub mod error;
+pub mod evals;
 pub mod findings;
 pub mod gateway;
 pub mod identity;

@@ -9,7 +9,7 @@
 //!   schema that introduced it), the meta table (format marker, schema version, last writer) and
 //!   the ordered migrations (0→1 appliance core, 1→2 identity: every local account gets a
 //!   [`User`]; 2→3 clusters; 3→4 the gateway; 4→5 sessions and runs; 5→6 webhooks and alert
-//!   receivers). `fixtures/` keeps one real store file per schema for the migration tests.
+//!   receivers; 6→7 model evaluations). `fixtures/` keeps one real store file per schema for the migration tests.
 //! - `records.rs`: the appliance-core record types, JSON-encoded; optional fields use
 //!   `#[serde(default)]`.
 //! - `store.rs`: [`Store`]: opening (lock, foreign-file and newer-schema refusal, migrations),
@@ -32,6 +32,7 @@
 //! - `webhooks.rs`: webhook subscriptions, the durable outbox (events written in the
 //!   transaction of the change that caused them), the delivery log, alert receivers and their
 //!   dedup records (schema 6).
+//! - `evals.rs`: model evaluations started from the API, with their reports (schema 7).
 //! - `writer.rs`: the single writer thread doing durable group commit.
 //! - `upgrade.rs`: what this binary would do to a store file (`inspect`, for `acorn
 //!   upgrade-check`) and the backup written before a migration (`pre-upgrade-<from>-to-<to>-<time>.redb`).
@@ -67,6 +68,7 @@ mod audit;
 mod backup;
 mod clusters;
 mod error;
+mod evals;
 mod gateway;
 mod identity;
 mod overlay;
@@ -106,6 +108,7 @@ pub use clusters::{
     AgentInfo, AgentKey, Cluster, ClusterUpdate, FindingsRecord, RbacScope, SnapshotInfo,
 };
 pub use error::{EngineError, StoreError};
+pub use evals::{EvalRecord, INTERRUPTED, MAX_EVALS_PER_WORKSPACE};
 pub use gateway::{
     BudgetRefusal, DEPLOYMENT_SCOPE, GatewayRequestFilter, GatewayRequestRecord, McpServerRecord,
     McpToolRecord, ProviderRecord, Rewrap, RunBudget, SecretRecord, SigningKeyRecord, StoredKek,
@@ -128,7 +131,7 @@ pub use webhooks::{
 };
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()

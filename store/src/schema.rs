@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::StoreError;
 use crate::audit::{AuditAnchor, chain_of_key};
 use crate::clusters::{AgentKey, Cluster};
+use crate::evals::EvalRecord;
 use crate::gateway::{
     GatewayRequestRecord, McpServerRecord, ProviderRecord, RunBudget, SecretRecord,
     SigningKeyRecord, StoredKek,
@@ -125,6 +126,9 @@ pub(crate) const ALERT_RECEIVERS: Table = TableDefinition::new("alert_receivers"
 pub(crate) const RECEIVER_TOKENS: Table = TableDefinition::new("receiver_tokens");
 /// `receiver id 0x00 fingerprint | msg:id` → `AlertRecord`.
 pub(crate) const ALERT_DEDUP: Table = TableDefinition::new("alert_dedup");
+// Schema 7: model evaluations (see `evals.rs`).
+/// `workspace id 0x00 eval id` → `EvalRecord`.
+pub(crate) const EVAL_REPORTS: Table = TableDefinition::new("eval_reports");
 
 pub(crate) const FORMAT: &str = "acorn-store";
 pub(crate) const KEY_FORMAT: &[u8] = b"format";
@@ -504,6 +508,13 @@ pub(crate) const ALL_TABLES: &[TableSpec] = &[
             check_pair_record::<AlertRecord>(k, v, |r| (r.receiver_id.as_str(), r.key.as_str()))
         },
     },
+    TableSpec {
+        def: EVAL_REPORTS,
+        since: 7,
+        check: |k, v| {
+            check_pair_record::<EvalRecord>(k, v, |r| (r.workspace_id.as_str(), r.id.as_str()))
+        },
+    },
 ];
 
 fn check_hash_key(k: &[u8]) -> Result<(), String> {
@@ -686,6 +697,7 @@ pub(crate) const MIGRATIONS: &[(u32, u32, Migration)] = &[
     (3, 4, migrate_3_to_4),
     (4, 5, migrate_4_to_5),
     (5, 6, migrate_5_to_6),
+    (6, 7, migrate_6_to_7),
 ];
 
 /// Schema 1: the appliance-core tables and the meta marker.
@@ -800,6 +812,12 @@ fn migrate_5_to_6(txn: &WriteTransaction) -> Result<(), StoreError> {
     ] {
         txn.open_table(def)?;
     }
+    Ok(())
+}
+
+/// Schema 7: model evaluations. The table starts empty.
+fn migrate_6_to_7(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(EVAL_REPORTS)?;
     Ok(())
 }
 

@@ -294,7 +294,7 @@ fn stores_written_by_every_earlier_appliance_migrate_with_their_data() {
             rules.sort();
             assert_eq!(serde_json::to_value(rules).unwrap(), run["findings"]);
         }
-        if n >= 2 {
+        if (2..6).contains(&n) {
             // Schema 6: the webhook tables exist (empty) and sessions read without an alert.
             let ws = ws.unwrap();
             assert!(store.webhook_subscriptions(ws).unwrap().is_empty());
@@ -303,10 +303,35 @@ fn stores_written_by_every_earlier_appliance_migrate_with_their_data() {
                 assert_eq!(s.alert, None, "schema {n}");
             }
         }
+        if n >= 6 {
+            // The subscription with its sealed secret, its pending test delivery, the receiver.
+            let ws = ws.unwrap();
+            let hook = &facts["webhook"];
+            let subs = store.webhook_subscriptions(ws).unwrap();
+            assert_eq!(subs.len(), 1, "schema {n}");
+            assert_eq!(subs[0].id, hook["id"].as_str().unwrap());
+            assert_eq!(subs[0].url, hook["url"].as_str().unwrap());
+            assert_eq!(subs[0].secrets.len(), 1);
+            assert_eq!(store.webhook_outbox_len().unwrap(), 1, "schema {n}");
+            let receivers = store.alert_receivers(ws).unwrap();
+            assert_eq!(
+                receivers.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+                [hook["receiver_id"].as_str().unwrap()]
+            );
+        }
+        if n >= 2 {
+            // Schema 7: no evaluations yet.
+            assert!(store.eval_records(ws.unwrap()).unwrap().is_empty());
+        }
         drop(store);
         let new = verify_file(&path).unwrap();
         assert_eq!(new.schema_version, SCHEMA_VERSION);
-        for table in ["webhook_subscriptions", "webhook_outbox", "alert_dedup"] {
+        for table in [
+            "webhook_subscriptions",
+            "webhook_outbox",
+            "alert_dedup",
+            "eval_reports",
+        ] {
             assert!(
                 new.tables.iter().any(|(t, _)| t == table),
                 "schema {n}: {table} after the migration"

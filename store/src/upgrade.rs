@@ -35,6 +35,7 @@ pub(crate) fn summary(to: u32) -> Option<&'static str> {
         6 => {
             "add webhook subscriptions, events, the delivery log and the outbox, alert receivers and their deduplication records"
         }
+        7 => "add model evaluations (their reports, for the console)",
         _ => return None,
     })
 }

@@ -274,7 +274,7 @@ fn not_found(what: &str) -> StoreError {
     }
 }
 
-fn read<T: serde::de::DeserializeOwned>(
+pub(crate) fn read<T: serde::de::DeserializeOwned>(
     txn: &WriteTransaction,
     def: crate::schema::Table,
     key: &[u8],
@@ -283,7 +283,7 @@ fn read<T: serde::de::DeserializeOwned>(
     read_record(&table, def, key)
 }
 
-fn write<T: Serialize>(
+pub(crate) fn write<T: Serialize>(
     txn: &WriteTransaction,
     def: crate::schema::Table,
     key: &[u8],
@@ -294,7 +294,7 @@ fn write<T: Serialize>(
     Ok(())
 }
 
-fn scan<T: serde::de::DeserializeOwned>(
+pub(crate) fn scan<T: serde::de::DeserializeOwned>(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     def: crate::schema::Table,
     prefix: &str,

@@ -258,6 +258,9 @@ async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare:
             r["receiver"]["id"].as_str().unwrap().to_owned(),
         );
     }
+    if path.contains("{eval_id}") {
+        params.insert("eval_id", "evl_000000000000ffffffff".into());
+    }
     if path.contains("{tool}") && !path.contains("{cluster_id}") {
         params.insert("tool", "get_weather".into());
     }
@@ -330,6 +333,11 @@ async fn prepare(world: &World, method: &str, path: &str, caller: Caller, spare:
         })),
         ("POST", "/api/v1/workspaces/{workspace_id}/alerts/webhook/{receiver_id}") => {
             Some(json!({ "cluster": "prod" }))
+        }
+        // A provider that does not exist: authorized callers get 404 after authorization, and
+        // no evaluation starts.
+        ("POST", "/api/v1/workspaces/{workspace_id}/evals") => {
+            Some(json!({ "provider": "absent", "model": "m" }))
         }
         ("POST", "/api/v1/invitations/accept") => {
             let side = workspace_with(&world.root, "side", &[]).await;
@@ -492,6 +500,22 @@ const AUTHORIZED_ANSWER: &[(&str, &str, u16)] = &[
     (
         "GET",
         "/api/v1/workspaces/{workspace_id}/webhook-events/{event_id}",
+        404,
+    ),
+    ("POST", "/api/v1/workspaces/{workspace_id}/evals", 404),
+    (
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/evals/{eval_id}",
+        404,
+    ),
+    (
+        "DELETE",
+        "/api/v1/workspaces/{workspace_id}/evals/{eval_id}",
+        404,
+    ),
+    (
+        "GET",
+        "/api/v1/workspaces/{workspace_id}/evals/{eval_id}/report.md",
         404,
     ),
 ];

@@ -270,6 +270,20 @@ async fn fixture_stores_of_every_earlier_schema_upgrade_with_a_backup_first() {
             .await;
             assert_eq!(settings["settings"]["model"], "llama3.1:8b", "{settings}");
         }
+        if n >= 6 {
+            let ws = f.facts["workspace"]["id"].as_str().unwrap();
+            let hook = &f.facts["webhook"];
+            let subs = get(&app, &session, &format!("/api/v1/workspaces/{ws}/webhooks")).await;
+            assert_eq!(subs[0]["id"], hook["id"], "{subs}");
+            assert_eq!(subs[0]["url"], hook["url"], "{subs}");
+            let receivers = get(
+                &app,
+                &session,
+                &format!("/api/v1/workspaces/{ws}/alert-receivers"),
+            )
+            .await;
+            assert_eq!(receivers[0]["id"], hook["receiver_id"], "{receivers}");
+        }
         let (status, _, _) = app.stop();
         assert!(status.success());
 

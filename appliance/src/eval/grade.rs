@@ -1,14 +1,14 @@
 //! Grading one run against its scenario's `expected.yaml`: string and regex facts only, so a
 //! grade is reproducible and explains itself (which fact was met, which was not).
 
+use acorn_proto::evals::{Check, Grade, ObservedRun};
 use acorn_proto::runs::RunUsage;
 use regex::Regex;
-use serde::Serialize;
 
 use super::scenario::Expected;
 
 /// What a run did, as the eval read it back from the appliance.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Observed {
     /// `completed`, `failed`, `cancelled`, `timed_out`, or `stalled` when the eval gave up.
     pub state: String,
@@ -16,8 +16,7 @@ pub struct Observed {
     pub error: Option<String>,
     /// The final answer.
     pub answer: String,
-    /// Contents of the tool calls that succeeded, in order.
-    #[serde(skip)]
+    /// Contents of the tool calls that succeeded, in order (graded, not reported).
     pub tool_results: Vec<String>,
     pub usage: RunUsage,
     pub seconds: f64,
@@ -25,29 +24,18 @@ pub struct Observed {
     pub findings: usize,
 }
 
-/// One fact and whether the run met it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Check {
-    pub fact: String,
-    pub met: bool,
-}
-
-/// The grade of one run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Grade {
-    /// `evidence`: found in a tool result.
-    pub evidence: Vec<Check>,
-    /// `answer_must_mention`: named in the answer.
-    pub mentions: Vec<Check>,
-    /// The answer names an affected object; `None` for healthy controls (nothing is affected).
-    pub object_named: Option<bool>,
-    /// The analyzers agree with the scenario: findings for a fault, none for a control. A check
-    /// of the scenario and the analyzers, not of the model; it does not count in `passed`.
-    pub findings_as_expected: bool,
-    /// The run completed (not failed, cut by a limit, cancelled or stalled).
-    pub completed: bool,
-    /// Completed, every evidence fact gathered, every term named, an affected object named.
-    pub passed: bool,
+impl Observed {
+    /// What the report keeps of the run (not the tool results).
+    pub fn outcome(&self) -> ObservedRun {
+        ObservedRun {
+            state: self.state.clone(),
+            error: self.error.clone(),
+            answer: self.answer.clone(),
+            usage: self.usage,
+            seconds: self.seconds,
+            findings: self.findings,
+        }
+    }
 }
 
 /// A fact: an exact substring, or a regex after `re:`.

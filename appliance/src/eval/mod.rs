@@ -14,11 +14,14 @@ pub mod grade;
 pub mod lab;
 pub mod report;
 pub mod scenario;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use acorn_proto::evals::Report;
+use acorn_proto::gateway::PutProvider;
 use acorn_proto::runs::RunUsage;
 use anyhow::{Context, bail};
 use reqwest::Method;
@@ -26,7 +29,7 @@ use serde_json::{Value, json};
 
 use grade::Observed;
 use lab::{Binaries, Lab, LabError, Linked};
-use report::{Report, ScenarioResult};
+use report::ScenarioResult;
 use scenario::Scenario;
 
 /// What `acorn eval` was asked to do.
@@ -42,62 +45,140 @@ pub struct EvalOptions {
     pub parallel: usize,
     /// Each run's runtime limit; the eval gives up on a run 30 s after it.
     pub max_runtime_seconds: u64,
-    pub report_json: Option<PathBuf>,
-    pub report_markdown: Option<PathBuf>,
-    /// Exit non-zero when fewer scenarios pass (percent).
-    pub min_pass_rate: Option<f64>,
-    /// The operator's configuration file (its providers, engine and findings settings).
-    pub config: Option<PathBuf>,
+    /// Where the lab's provider and settings come from.
+    pub lab: LabSetup,
     pub agent: Option<PathBuf>,
     pub kubesim: Option<PathBuf>,
 }
 
-/// Runs the evaluation; prints the table; `Ok(false)` when the pass rate is below the minimum.
-pub async fn run(options: EvalOptions) -> anyhow::Result<bool> {
+/// Where the lab's provider, `[engine]` and `[findings]` settings come from.
+#[derive(Clone)]
+pub enum LabSetup {
+    /// The operator's configuration file (`acorn eval --config`): its `[[gateway.providers]]`,
+    /// `[engine]` and `[findings]`.
+    ConfigFile(Option<PathBuf>),
+    /// The running appliance (an evaluation started from its API): its `[engine]` and
+    /// `[findings]` settings, and the provider as a workspace sees it, key included, which
+    /// the eval creates in the lab's workspace through the lab's API.
+    Appliance {
+        settings: toml::Table,
+        provider: PutProvider,
+    },
+}
+
+impl std::fmt::Debug for LabSetup {
+    // The provider's key must not reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LabSetup::ConfigFile(path) => f.debug_tuple("ConfigFile").field(path).finish(),
+            LabSetup::Appliance { provider, .. } => f
+                .debug_struct("Appliance")
+                .field("base_url", &provider.spec.base_url)
+                .field("api_key", &provider.api_key.as_ref().map(|_| "[set]"))
+                .finish(),
+        }
+    }
+}
+
+/// Told how an evaluation goes: the number of scenarios once loaded, then each graded one.
+pub trait Progress: Send + Sync {
+    fn loaded(&self, scenarios: usize);
+    fn graded(&self, result: &ScenarioResult);
+}
+
+/// `acorn eval`'s progress: a line per scenario on stderr.
+struct Terminal;
+
+impl Progress for Terminal {
+    fn loaded(&self, scenarios: usize) {
+        eprintln!("acorn eval: {scenarios} scenarios");
+    }
+    fn graded(&self, r: &ScenarioResult) {
+        eprintln!(
+            "acorn eval: {:<28} {}",
+            r.name,
+            if r.grade.passed { "pass" } else { "FAIL" }
+        );
+    }
+}
+
+/// `acorn eval`: evaluates, prints the table, writes the reports; `Ok(false)` when the pass
+/// rate is below the minimum.
+pub async fn run(
+    options: EvalOptions,
+    report_json: Option<PathBuf>,
+    report_markdown: Option<PathBuf>,
+    min_pass_rate: Option<f64>,
+) -> anyhow::Result<bool> {
+    let report = evaluate(&options, Arc::new(Terminal)).await?;
+    print!("{}", report::table(&report));
+    if let Some(path) = &report_json {
+        std::fs::write(path, report::json(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("acorn eval: wrote {}", path.display());
+    }
+    if let Some(path) = &report_markdown {
+        std::fs::write(path, report::markdown(&report))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("acorn eval: wrote {}", path.display());
+    }
+    Ok(min_pass_rate.is_none_or(|min| report.summary.pass_rate >= min))
+}
+
+/// Loads the scenarios, starts the lab, runs and grades every scenario, throws the lab away.
+pub async fn evaluate(
+    options: &EvalOptions,
+    progress: Arc<dyn Progress>,
+) -> anyhow::Result<Report> {
     let bins = Binaries::find(options.agent.clone(), options.kubesim.clone())?;
     let work = tempfile::Builder::new().prefix("acorn-eval-").tempdir()?;
-    let library = match &options.scenarios {
-        Some(dir) => dir.clone(),
-        None => export_library(&bins.kubesim, &work.path().join("scenarios")).await?,
+    let scenarios = load_scenarios(&bins, options, work.path()).await?;
+    progress.loaded(scenarios.len());
+    let lab_config = match &options.lab {
+        LabSetup::ConfigFile(path) => lab_config(path.as_deref(), &options.provider, work.path())?,
+        LabSetup::Appliance { settings, .. } => {
+            let out = work.path().join("lab.toml");
+            let mut lab = settings.clone();
+            lab.insert("version".into(), toml::Value::Integer(1));
+            write_private(&out, toml::to_string(&lab)?.as_bytes())?;
+            out
+        }
     };
-    let scenarios = scenario::load_library(&library, &options.only)?;
-    let lab_config = lab_config(options.config.as_deref(), &options.provider, work.path())?;
-    eprintln!(
-        "acorn eval: {} scenarios from {}, provider {} model {}, {} at a time",
-        scenarios.len(),
-        library.display(),
-        options.provider,
-        options.model,
-        options.parallel.max(1)
+    tracing::info!(
+        scenarios = scenarios.len(),
+        provider = %options.provider,
+        model = %options.model,
+        parallel = options.parallel.max(1),
+        "acorn eval: starting the lab"
     );
     let started = Instant::now();
     let lab = Arc::new(Lab::start(bins, &lab_config).await?);
-    check_model(&lab, &options).await?;
-    let results = run_all(&lab, &scenarios, &options).await;
+    let results = match prepare_model(&lab, options).await {
+        Ok(()) => run_all(&lab, &scenarios, options, progress).await,
+        Err(e) => Err(e),
+    };
     if let Ok(lab) = Arc::try_unwrap(lab) {
         lab.stop().await;
     }
-    let results = results?;
-    let report = Report::new(
+    Ok(report::build(
         &options.provider,
         &options.model,
-        results,
+        results?,
         started.elapsed(),
-    );
-    print!("{}", report.table());
-    if let Some(path) = &options.report_json {
-        std::fs::write(path, report.json()?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("acorn eval: wrote {}", path.display());
-    }
-    if let Some(path) = &options.report_markdown {
-        std::fs::write(path, report.markdown())
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("acorn eval: wrote {}", path.display());
-    }
-    Ok(options
-        .min_pass_rate
-        .is_none_or(|min| report.summary.pass_rate >= min))
+    ))
+}
+
+/// The scenarios to run: `--scenarios DIR` or the simulator's own library, then `only`.
+pub async fn load_scenarios(
+    bins: &Binaries,
+    options: &EvalOptions,
+    work: &Path,
+) -> anyhow::Result<Vec<Scenario>> {
+    let library = match &options.scenarios {
+        Some(dir) => dir.clone(),
+        None => export_library(&bins.kubesim, &work.join("scenarios")).await?,
+    };
+    Ok(scenario::load_library(&library, &options.only)?)
 }
 
 /// The scenarios, `parallel` at a time, in library order.
@@ -105,25 +186,23 @@ async fn run_all(
     lab: &Arc<Lab>,
     scenarios: &[Scenario],
     options: &EvalOptions,
+    progress: Arc<dyn Progress>,
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     let slots = Arc::new(tokio::sync::Semaphore::new(options.parallel.max(1)));
     let mut tasks = Vec::new();
     for s in scenarios {
-        let (lab, slots, s, options) = (
+        let (lab, slots, s, options, progress) = (
             Arc::clone(lab),
             Arc::clone(&slots),
             s.clone(),
             options.clone(),
+            Arc::clone(&progress),
         );
         tasks.push(tokio::spawn(async move {
             let _slot = slots.acquire_owned().await;
-            let result = evaluate(&lab, &s, &options).await;
+            let result = evaluate_one(&lab, &s, &options).await;
             if let Ok(r) = &result {
-                eprintln!(
-                    "acorn eval: {:<28} {}",
-                    r.name,
-                    if r.grade.passed { "pass" } else { "FAIL" }
-                );
+                progress.graded(r);
             }
             result
         }));
@@ -137,24 +216,24 @@ async fn run_all(
 
 /// One scenario: link its cluster, ask its question, read the run back, grade it. A lab
 /// failure (the simulator or agent did not come up) is reported in the result, not fatal.
-async fn evaluate(
+async fn evaluate_one(
     lab: &Lab,
     s: &Scenario,
     options: &EvalOptions,
 ) -> anyhow::Result<ScenarioResult> {
     let linked = match lab.link(s).await {
         Ok(linked) => linked,
-        Err(e) => return Ok(ScenarioResult::lab_failed(s, e.to_string())),
+        Err(e) => return Ok(report::lab_failed(s, e.to_string())),
     };
     let observed = investigate(lab, &linked, s, options).await;
     linked.stop().await;
     match observed {
-        Ok(observed) => Ok(ScenarioResult::graded(s, observed)),
+        Ok(observed) => Ok(report::graded(s, observed)),
         // The provider or model is not usable: every scenario would fail the same way.
         Err(e) if e.code().is_some_and(is_configuration_error) => {
             bail!("the model cannot be used: {e}")
         }
-        Err(e) => Ok(ScenarioResult::lab_failed(s, e.to_string())),
+        Err(e) => Ok(report::lab_failed(s, e.to_string())),
     }
 }
 
@@ -284,8 +363,19 @@ async fn open_findings(lab: &Lab, cluster_id: &str) -> Result<usize, LabError> {
     }))
 }
 
-/// Fails early, with the API's words, when the provider or model cannot be used.
-async fn check_model(lab: &Lab, options: &EvalOptions) -> anyhow::Result<()> {
+/// Creates the provider in the lab's workspace when the appliance gave it, then fails early,
+/// with the API's words, when the provider or model cannot be used.
+async fn prepare_model(lab: &Lab, options: &EvalOptions) -> anyhow::Result<()> {
+    if let LabSetup::Appliance { provider, .. } = &options.lab {
+        let body = serde_json::to_value(provider)?;
+        lab.call(
+            Method::PUT,
+            &lab.path(&format!("/providers/{}", options.provider)),
+            Some(body),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("provider {:?} in the lab: {e}", options.provider))?;
+    }
     let provider = lab
         .call(
             Method::GET,
@@ -311,7 +401,7 @@ async fn check_model(lab: &Lab, options: &EvalOptions) -> anyhow::Result<()> {
 }
 
 /// `acorn-kubesim export DIR`: the simulator's own scenario library.
-async fn export_library(kubesim: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) async fn export_library(kubesim: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     let out = tokio::process::Command::new(kubesim)
         .arg("export")
         .arg(dir)

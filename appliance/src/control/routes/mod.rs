@@ -16,6 +16,7 @@
 
 pub mod agent;
 pub mod auth;
+pub mod evals;
 pub mod extract;
 pub mod invitations;
 pub mod me;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub search: Arc<crate::control::search::RunSearch>,
     /// Outbound webhooks and alert receivers.
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    /// Model evaluations started from the API (`crate::eval::service`).
+    pub evals: Arc<crate::eval::service::Evals>,
     /// The management console (`/console`, `crate::console`).
     pub console: Arc<crate::console::Console>,
 }
@@ -83,6 +86,7 @@ pub fn table() -> Vec<RouteSpec> {
     routes.extend(search::routes());
     routes.extend(crate::gateway::routes::routes());
     routes.extend(webhooks::routes());
+    routes.extend(evals::routes());
     routes
 }
 

@@ -20,7 +20,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use acorn_proto::ErrorCode;
-use acorn_proto::gateway::{ModelSpec, ModelView, ProviderKind, ProviderSource, ProviderSpec};
+use acorn_proto::gateway::{
+    ModelSpec, ModelView, ProviderKind, ProviderSource, ProviderSpec, PutProvider,
+};
 
 use super::GatewayError;
 use super::chat::{ChatEvent, ChatRequest};
@@ -392,6 +394,16 @@ impl Provider {
             .map_err(|_| timeout("model list"))?
             .map_err(|e| failed(format!("the model list is not JSON: {e}")))?;
         Ok(openai::model_ids(&v))
+    }
+
+    /// The provider as a `PUT …/providers/{name}` body, its key included: only for recreating
+    /// it in the private lab of an evaluation (`crate::eval`), over the lab's TLS API. Never
+    /// log it or put it in an answer.
+    pub fn lab_copy(&self) -> PutProvider {
+        PutProvider {
+            spec: self.spec.clone(),
+            api_key: self.api_key.clone(),
+        }
     }
 
     /// The configured entry of `model`, if any (prices, context window).
