@@ -17,6 +17,8 @@ use crate::gateway::upstream::{Recorded, Upstream};
 use crate::harness::cargo_bin;
 use crate::runs::model::{Turn, reply};
 
+mod api;
+
 /// `kubesim/scenarios`: the library that ships with Acorn.
 fn library() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../kubesim/scenarios")
