@@ -516,8 +516,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 agent: args.agent,
                 kubesim: args.kubesim,
             };
-            let passed =
-                eval::run(options, args.report_json, args.report_markdown, min).await?;
+            let passed = eval::run(options, args.report_json, args.report_markdown, min).await?;
             match passed {
                 true => Ok(()),
                 false => anyhow::bail!(

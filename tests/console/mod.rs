@@ -16,6 +16,7 @@
 
 mod chat;
 mod demo;
+mod evals;
 mod first_run;
 
 use std::path::PathBuf;

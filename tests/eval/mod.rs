@@ -134,7 +134,7 @@ fn diagnosis(expected: &Value) -> String {
 }
 
 /// One scripted provider serving several models: the model is the request's `model`.
-async fn models() -> Upstream {
+pub(crate) async fn models() -> Upstream {
     let scenarios = Arc::new(expectations());
     Upstream::start(Arc::new(move |req: &Recorded, n: usize| {
         let expected = scenarios

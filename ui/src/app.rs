@@ -155,7 +155,7 @@ fn Frame(page: PageProps, me: Me, workspace: Option<WorkspaceView>) -> Element {
                 items.push((
                     "Models",
                     ws_link(&w.id, "providers"),
-                    matches!(route, Route::Providers { .. }),
+                    matches!(route, Route::Providers { .. } | Route::Eval { .. }),
                 ));
                 items.push((
                     "Tools",

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use acorn_proto::agent::{Resource, ResourceKey};
 use acorn_proto::authz::Role;
 use acorn_proto::clusters::{ClusterView, ClusterWithKey, RegisterCluster};
+use acorn_proto::evals::{EvalDetail, EvalView, StartEval};
 use acorn_proto::findings::FindingView;
 use acorn_proto::gateway::{
     CreateMcpServer, McpRefresh, McpServerView, McpToolMode, ModelCatalog, ProviderView,
@@ -174,4 +175,10 @@ pub trait Backend: Send + Sync + 'static {
         tool: String,
         mode: McpToolMode,
     ) -> BoxFut<'_, McpServerView>;
+
+    // Model evaluations (`providers.manage`).
+    fn evals(&self, ws: String) -> BoxFut<'_, Vec<EvalView>>;
+    fn eval(&self, ws: String, eval: String) -> BoxFut<'_, EvalDetail>;
+    fn start_eval(&self, ws: String, body: StartEval) -> BoxFut<'_, EvalView>;
+    fn delete_eval(&self, ws: String, eval: String) -> BoxFut<'_, ()>;
 }

@@ -28,6 +28,8 @@ pub enum Route {
     Providers { ws: String },
     /// `/console/w/{ws}/tools` (builtin tools, MCP servers, tool enablement).
     Tools { ws: String },
+    /// `/console/w/{ws}/evals/{id}`: a model evaluation's report.
+    Eval { ws: String, eval: String },
     /// Anything else.
     NotFound,
 }
@@ -108,6 +110,10 @@ impl Route {
             ["w", _, "audit"] => Route::Audit { ws: s(1) },
             ["w", _, "providers"] => Route::Providers { ws: s(1) },
             ["w", _, "tools"] => Route::Tools { ws: s(1) },
+            ["w", _, "evals", _] => Route::Eval {
+                ws: s(1),
+                eval: s(3),
+            },
             _ => Route::NotFound,
         }
     }
@@ -124,7 +130,8 @@ impl Route {
             | Route::Tokens { ws }
             | Route::Audit { ws }
             | Route::Providers { ws }
-            | Route::Tools { ws } => Some(ws),
+            | Route::Tools { ws }
+            | Route::Eval { ws, .. } => Some(ws),
             _ => None,
         }
     }
@@ -144,6 +151,7 @@ impl Route {
             Route::Audit { .. } => "Audit log",
             Route::Providers { .. } => "Models",
             Route::Tools { .. } => "Tools",
+            Route::Eval { .. } => "Model evaluation",
             Route::NotFound => "Not found",
         }
     }

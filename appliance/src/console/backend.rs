@@ -10,6 +10,7 @@ use std::sync::Arc;
 use acorn_proto::agent::{Resource, ResourceKey};
 use acorn_proto::authz::{Action, Role};
 use acorn_proto::clusters::{ClusterView, ClusterWithKey, RegisterCluster};
+use acorn_proto::evals::{EvalDetail, EvalView, StartEval};
 use acorn_proto::findings::FindingView;
 use acorn_proto::gateway::{
     CreateMcpServer, McpRefresh, McpServerView, McpToolMode, ModelCatalog, ProviderView,
@@ -30,6 +31,7 @@ use crate::control::auth::{Caller, RequestMeta, authenticate_session};
 use crate::control::error::ApiError;
 use crate::control::routes::AppState;
 use crate::control::{audit, clusters, runs, search, tokens, workspaces};
+use crate::eval::service;
 use crate::gateway::manage;
 
 /// The control plane as one signed-in browser session.
@@ -483,6 +485,45 @@ impl Backend for SessionBackend {
             &server,
             &tool,
             mode
+        ))
+    }
+
+    fn evals(&self, ws: String) -> BoxFut<'_, Vec<EvalView>> {
+        call!(self, |c| service::list(
+            &self.state.control,
+            &self.state.evals,
+            c,
+            &ws
+        ))
+    }
+
+    fn eval(&self, ws: String, eval: String) -> BoxFut<'_, EvalDetail> {
+        call!(self, |c| service::get(
+            &self.state.control,
+            &self.state.evals,
+            c,
+            &ws,
+            &eval
+        ))
+    }
+
+    fn start_eval(&self, ws: String, body: StartEval) -> BoxFut<'_, EvalView> {
+        call!(self, |c| service::start(
+            &self.state.control,
+            &self.state.evals,
+            c,
+            &ws,
+            body
+        ))
+    }
+
+    fn delete_eval(&self, ws: String, eval: String) -> BoxFut<'_, ()> {
+        call!(self, |c| service::delete(
+            &self.state.control,
+            &self.state.evals,
+            c,
+            &ws,
+            &eval
         ))
     }
 }

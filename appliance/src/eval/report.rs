@@ -47,7 +47,12 @@ fn base(s: &Scenario) -> ScenarioResult {
 }
 
 /// The report of `scenarios`, with their totals.
-pub fn build(provider: &str, model: &str, scenarios: Vec<ScenarioResult>, wall: Duration) -> Report {
+pub fn build(
+    provider: &str,
+    model: &str,
+    scenarios: Vec<ScenarioResult>,
+    wall: Duration,
+) -> Report {
     let mut s = Summary {
         scenarios: scenarios.len(),
         wall_seconds: wall.as_secs_f64(),

@@ -181,7 +181,9 @@ pub async fn start(
             "at most {MAX_SCENARIOS_NAMED} scenarios may be named"
         )));
     }
-    let provider = evals.gateway.resolve_provider(workspace_id, &body.provider)?;
+    let provider = evals
+        .gateway
+        .resolve_provider(workspace_id, &body.provider)?;
     if !provider.spec.models.is_empty() && provider.model(&body.model).is_none() {
         return Err(ApiError::new(
             ErrorCode::ModelUnknown,
@@ -416,7 +418,11 @@ pub async fn delete(
     }
     evals
         .store
-        .delete_eval(workspace_id, id, audit(caller, workspace_id, "eval.delete", id))
+        .delete_eval(
+            workspace_id,
+            id,
+            audit(caller, workspace_id, "eval.delete", id),
+        )
         .await?;
     Ok(())
 }

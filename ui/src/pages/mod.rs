@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod clusters;
+pub mod evals;
 pub mod findings;
 pub mod members;
 pub mod overview;
@@ -29,6 +30,7 @@ pub fn render(route: Route) -> Element {
         Route::Audit { .. } => rsx! { audit::Audit {} },
         Route::Providers { .. } => rsx! { providers::Providers {} },
         Route::Tools { .. } => rsx! { tools::Tools {} },
+        Route::Eval { eval, .. } => rsx! { evals::Eval { eval } },
         Route::NotFound => rsx! {
             h1 { "Not found" }
             p { "There is no such page. " a { href: "/console/", "Back to the console" } }

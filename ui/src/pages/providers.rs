@@ -6,8 +6,12 @@ use acorn_proto::gateway::{ProviderKind, ProviderSpec, ProviderView, PutProvider
 use acorn_proto::runs::{RunSettings, RunSettingsView};
 use dioxus::prelude::*;
 
+use acorn_proto::evals::EvalView;
+
 use crate::app::{Badge, ErrorBox, Loading, ctx, field, optional};
 use crate::backend::UiError;
+use crate::pages::evals::{EvalsPanel, latest_for};
+use crate::route::ws_link;
 
 /// `/console/w/{ws}/providers`.
 #[component]
@@ -16,23 +20,28 @@ pub fn Providers() -> Element {
     let backend = c.backend.clone();
     let ws = c.ws();
     let version = use_signal(|| 0u32);
+    let manage = c.can(Action::ProvidersManage);
     let data = use_resource(move || {
         let backend = backend.clone();
         let ws = ws.clone();
         let _ = version();
         async move {
             let providers = backend.providers(ws.clone()).await?;
-            let settings = backend.run_settings(ws).await?;
-            Ok::<_, UiError>((providers, settings))
+            let settings = backend.run_settings(ws.clone()).await?;
+            // Evaluations are for those who choose models (owners and admins).
+            let evals = match manage {
+                true => backend.evals(ws).await?,
+                false => Vec::new(),
+            };
+            Ok::<_, UiError>((providers, settings, evals))
         }
     });
-    let manage = c.can(Action::ProvidersManage);
     rsx! {
         h1 { "Models" }
         match &*data.read() {
             None => rsx! { Loading { what: "providers" } },
             Some(Err(e)) => rsx! { ErrorBox { error: e.clone() } },
-            Some(Ok((providers, settings))) => rsx! {
+            Some(Ok((providers, settings, evals))) => rsx! {
                 div { class: "panel",
                     h2 { "Providers" }
                     if providers.is_empty() {
@@ -43,7 +52,8 @@ pub fn Providers() -> Element {
                     }
                     for p in providers.clone() { ProviderItem { key: "{p.name}", p } }
                 }
-                RunSettingsPanel { settings: settings.clone(), manage, version }
+                RunSettingsPanel { settings: settings.clone(), manage, version, evals: evals.clone() }
+                if manage { EvalsPanel { providers: providers.clone() } }
                 if manage { AddProvider { version } }
             },
         }
@@ -92,19 +102,43 @@ fn ProviderItem(p: ProviderView) -> Element {
 }
 
 #[component]
-fn RunSettingsPanel(settings: RunSettingsView, manage: bool, version: Signal<u32>) -> Element {
+fn RunSettingsPanel(
+    settings: RunSettingsView,
+    manage: bool,
+    version: Signal<u32>,
+    evals: Vec<EvalView>,
+) -> Element {
     let c = ctx();
     let mut error = use_signal(|| None::<UiError>);
     let backend = c.backend.clone();
     let ws = c.ws();
     let s = settings.settings.clone();
     let l = settings.effective_limits;
+    let evaluated = match (&s.provider, &s.model) {
+        (Some(p), Some(m)) => latest_for(&evals, p, m).cloned(),
+        _ => None,
+    };
+    let ws_evals = c.ws();
     rsx! {
         div { class: "panel",
             h2 { "Run defaults" }
             dl { class: "kv",
                 dt { "Provider / model" } dd { id: "default-model", {format!("{} / {}", s.provider.clone().unwrap_or_else(|| "(deployment default)".into()), s.model.clone().unwrap_or_else(|| "(deployment default)".into()))} }
                 dt { "Limits" } dd { "{l.max_steps} steps, {l.max_tool_calls} tool calls, {l.max_runtime_seconds} s, cost {l.max_cost}" }
+                if manage {
+                    dt { "Evaluation" }
+                    dd { id: "default-model-eval",
+                        match &evaluated {
+                            Some(e) => rsx! {
+                                a { href: {ws_link(&ws_evals, &format!("evals/{}", e.id))},
+                                    {e.summary.as_ref().map(|s| format!("{}/{} scenarios passed ({:.0}%)", s.passed, s.scenarios, s.pass_rate)).unwrap_or_default()}
+                                }
+                                " on {e.created_at}"
+                            },
+                            None => rsx! { "not evaluated yet: evaluate a model below before you make it the default" },
+                        }
+                    }
+                }
             }
             if manage {
                 form { class: "inline", id: "run-settings",

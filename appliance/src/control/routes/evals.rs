@@ -107,7 +107,10 @@ async fn report_markdown(
     Ok((
         [
             (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"acorn-eval.md\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"acorn-eval.md\"",
+            ),
         ],
         text,
     ))
