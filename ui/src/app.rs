@@ -283,3 +283,35 @@ pub fn checked(evt: &FormEvent, name: &str) -> bool {
 pub fn optional(evt: &FormEvent, name: &str) -> Option<String> {
     Some(field(evt, name).trim().to_owned()).filter(|s| !s.is_empty())
 }
+
+/// A value the page keeps fresh: `load` runs now and then every `every`, until `last` says the
+/// value is final or the session ended (the page then shows "sign in again").
+pub fn use_poll<T, Fut>(
+    every: std::time::Duration,
+    load: impl FnMut() -> Fut + Clone + 'static,
+    last: fn(&T) -> bool,
+) -> Signal<Option<Result<T, UiError>>>
+where
+    T: 'static,
+    Fut: std::future::Future<Output = Result<T, UiError>> + 'static,
+{
+    let mut value = use_signal(|| None::<Result<T, UiError>>);
+    use_future(move || {
+        let mut load = load.clone();
+        async move {
+            loop {
+                let r = load().await;
+                let stop = match &r {
+                    Ok(v) => last(v),
+                    Err(e) => e.is_signed_out(),
+                };
+                value.set(Some(r));
+                if stop {
+                    break;
+                }
+                tokio::time::sleep(every).await;
+            }
+        }
+    });
+    value
+}

@@ -9,7 +9,7 @@ use acorn_proto::evals::{Check, EvalDetail, EvalState, EvalView, ScenarioResult,
 use acorn_proto::gateway::ProviderView;
 use dioxus::prelude::*;
 
-use crate::app::{Badge, ErrorBox, Loading, ctx, field, optional};
+use crate::app::{Badge, ErrorBox, Loading, ctx, field, optional, use_poll};
 use crate::backend::UiError;
 use crate::route::ws_link;
 
@@ -39,26 +39,17 @@ pub fn latest_for<'a>(evals: &'a [EvalView], provider: &str, model: &str) -> Opt
 pub fn EvalsPanel(providers: Vec<ProviderView>) -> Element {
     let c = ctx();
     let ws = c.ws();
-    let backend = c.backend.clone();
-    let mut list = use_signal(|| None::<Result<Vec<EvalView>, UiError>>);
     let mut version = use_signal(|| 0u32);
-    let ws2 = ws.clone();
-    use_future(move || {
-        let backend = backend.clone();
-        let ws = ws2.clone();
-        async move {
-            loop {
-                let _ = version();
-                let r = backend.evals(ws.clone()).await;
-                let stop = matches!(&r, Err(e) if e.is_signed_out());
-                list.set(Some(r));
-                if stop {
-                    break;
-                }
-                tokio::time::sleep(POLL).await;
-            }
-        }
-    });
+    let (backend2, ws2) = (c.backend.clone(), ws.clone());
+    let list = use_poll(
+        POLL,
+        move || {
+            let _ = version();
+            let (backend, ws) = (backend2.clone(), ws2.clone());
+            async move { backend.evals(ws).await }
+        },
+        |_| false,
+    );
     let mut error = use_signal(|| None::<UiError>);
     let mut busy = use_signal(|| false);
     let backend = c.backend.clone();
@@ -175,26 +166,15 @@ pub fn Eval(eval: String) -> Element {
     let c = ctx();
     let ws = c.ws();
     let backend = c.backend.clone();
-    let mut detail = use_signal(|| None::<Result<EvalDetail, UiError>>);
     let (ws2, id) = (ws.clone(), eval.clone());
-    use_future(move || {
-        let backend = backend.clone();
-        let (ws, id) = (ws2.clone(), id.clone());
-        async move {
-            loop {
-                let r = backend.eval(ws.clone(), id.clone()).await;
-                let stop = match &r {
-                    Ok(d) => d.eval.state != EvalState::Running,
-                    Err(_) => true,
-                };
-                detail.set(Some(r));
-                if stop {
-                    break;
-                }
-                tokio::time::sleep(POLL).await;
-            }
-        }
-    });
+    let detail = use_poll(
+        POLL,
+        move || {
+            let (backend, ws, id) = (backend.clone(), ws2.clone(), id.clone());
+            async move { backend.eval(ws, id).await }
+        },
+        |d: &EvalDetail| d.eval.state != EvalState::Running,
+    );
     let models = ws_link(&ws, "providers");
     rsx! {
         h1 { "Model evaluation" }
