@@ -28,6 +28,8 @@ pub enum Route {
     Providers { ws: String },
     /// `/console/w/{ws}/tools` (builtin tools, MCP servers, tool enablement).
     Tools { ws: String },
+    /// `/console/w/{ws}/webhooks` (subscriptions, delivery log, alert receivers).
+    Webhooks { ws: String },
     /// Anything else.
     NotFound,
 }
@@ -108,6 +110,7 @@ impl Route {
             ["w", _, "audit"] => Route::Audit { ws: s(1) },
             ["w", _, "providers"] => Route::Providers { ws: s(1) },
             ["w", _, "tools"] => Route::Tools { ws: s(1) },
+            ["w", _, "webhooks"] => Route::Webhooks { ws: s(1) },
             _ => Route::NotFound,
         }
     }
@@ -124,7 +127,8 @@ impl Route {
             | Route::Tokens { ws }
             | Route::Audit { ws }
             | Route::Providers { ws }
-            | Route::Tools { ws } => Some(ws),
+            | Route::Tools { ws }
+            | Route::Webhooks { ws } => Some(ws),
             _ => None,
         }
     }
@@ -144,6 +148,7 @@ impl Route {
             Route::Audit { .. } => "Audit log",
             Route::Providers { .. } => "Models",
             Route::Tools { .. } => "Tools",
+            Route::Webhooks { .. } => "Webhooks",
             Route::NotFound => "Not found",
         }
     }
@@ -200,6 +205,11 @@ mod tests {
                     ws: "ws_1".into(),
                     session: "ses_3".into(),
                 },
+            ),
+            (
+                "/console/w/ws_1/webhooks",
+                "",
+                Route::Webhooks { ws: "ws_1".into() },
             ),
             ("/console/w/ws_1/nope", "", Route::NotFound),
             ("/console/w/<script>/clusters", "", Route::NotFound),

@@ -9,6 +9,7 @@ pub mod providers;
 pub mod search;
 pub mod sessions;
 pub mod tools;
+pub mod webhooks;
 
 use dioxus::prelude::*;
 
@@ -29,6 +30,7 @@ pub fn render(route: Route) -> Element {
         Route::Audit { .. } => rsx! { audit::Audit {} },
         Route::Providers { .. } => rsx! { providers::Providers {} },
         Route::Tools { .. } => rsx! { tools::Tools {} },
+        Route::Webhooks { .. } => rsx! { webhooks::Webhooks {} },
         Route::NotFound => rsx! {
             h1 { "Not found" }
             p { "There is no such page. " a { href: "/console/", "Back to the console" } }
