@@ -127,7 +127,10 @@ pub fn Webhooks() -> Element {
                 }
                 div { class: "panel",
                     h2 { "Add a subscription" }
-                    SubscriptionForm { editing: None, types: types.clone(), secret, version, done: None }
+                    // Keyed by the list's version: a created subscription leaves an empty form.
+                    for v in [version()] {
+                        SubscriptionForm { key: "{v}", editing: None, types: types.clone(), secret, version, done: None }
+                    }
                 }
             },
         }
