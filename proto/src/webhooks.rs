@@ -440,7 +440,7 @@ pub struct EventView {
 }
 
 /// The event types and what they mean (`GET /api/v1/webhooks/event-types`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventTypeView {
     pub name: String,
     pub description: String,

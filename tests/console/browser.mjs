@@ -6,7 +6,9 @@
 //
 // Steps: {goto}, {fill, text}, {click}, {dblclick}, {press, key}, {select, value}, {wait, text?, count?},
 // {wait_url}, {wait_value, value}, {wait_eval}, {absent}, {text}, {value}, {count}, {eval}, {emulate}, {screenshot},
-// {sign_out_elsewhere}, {metrics}, {close}. Every answer: {ok, value?, error?, url}.
+// {sign_out_elsewhere}, {metrics}, {key}, {type}, {focused}, {close}.
+// {key} and {type} go to whatever has the focus (page.keyboard), as a keyboard-only user would;
+// {focused} describes document.activeElement. Every answer: {ok, value?, error?, url}.
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -31,6 +33,21 @@ page.on('websocket', () => { sockets += 1; });
 
 const url = (u) => (u.startsWith('http') ? u : base + u);
 const T = (s) => s.timeout_ms ?? 20000;
+
+// What has the focus: tag, id, name, type, role, text (short), and the id of its form.
+async function focused() {
+  // A key that submits a form navigates: there is no focus to report then.
+  return await page.evaluate(() => {
+    const e = document.activeElement;
+    if (!e) return null;
+    return {
+      tag: e.tagName.toLowerCase(), id: e.id || null, name: e.getAttribute('name'),
+      type: e.getAttribute('type'), role: e.getAttribute('role'),
+      text: (e.innerText || e.value || '').trim().slice(0, 60),
+      form: e.form ? (e.form.id || null) : null,
+    };
+  }).catch(() => null);
+}
 
 async function run(s) {
   if (s.goto !== undefined) { await page.goto(url(s.goto)); return null; }
@@ -114,6 +131,9 @@ async function run(s) {
       };
     });
   }
+  if (s.key !== undefined) { await page.keyboard.press(s.key); return await focused(); }
+  if (s.type !== undefined) { await page.keyboard.type(s.type); return await focused(); }
+  if (s.focused !== undefined) return await focused();
   if (s.close !== undefined) { await context.close(); return { problems, sockets }; }
   throw new Error(`unknown step ${JSON.stringify(s)}`);
 }

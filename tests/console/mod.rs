@@ -12,8 +12,13 @@
 //! - `chat`: a session streamed live (answer, tool steps), a planted `<script>`, approval,
 //!   cancel, search → result, a viewer without admin actions, an expired session and back, a
 //!   LiveView reconnect across an appliance restart keeping the message box's text;
-//! - `demo`: `acorn demo` from its printed login to a connected demo cluster, and Ctrl-C.
+//! - `demo`: `acorn demo` from its printed login to a connected demo cluster, and Ctrl-C;
+//! - `admin`: webhooks (subscription, secret shown once, test delivery, redeliver, rotate,
+//!   receivers), cluster settings, agent key rotation and deletion, invitation revoke, member
+//!   removal and provider deletion with their confirmations; a planted `<script>` in a
+//!   simulated cluster's objects and logs; a keyboard-only sign-in, registration and message.
 
+mod admin;
 mod chat;
 mod demo;
 mod evals;

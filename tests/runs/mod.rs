@@ -43,10 +43,20 @@ pub struct RunWorld {
 impl RunWorld {
     /// `engine_toml`: extra lines of the `[engine]` section.
     pub async fn new(turns: Vec<Turn>, write_allowed: bool, engine_toml: &str) -> RunWorld {
-        let model = model::start(turns).await;
         let config = format!("version = 1\n[engine]\n{engine_toml}\n");
+        RunWorld::with_config(turns, write_allowed, config, &["--scenario", "crashloop"]).await
+    }
+
+    /// Like [`RunWorld::new`] with a whole configuration file and the simulator's arguments.
+    pub async fn with_config(
+        turns: Vec<Turn>,
+        write_allowed: bool,
+        config: String,
+        sim_args: &[&str],
+    ) -> RunWorld {
+        let model = model::start(turns).await;
         let world = World::with_options(
-            &["--scenario", "crashloop"],
+            sim_args,
             StartOptions {
                 config: Some(config),
                 ..Default::default()

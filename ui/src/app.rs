@@ -163,6 +163,13 @@ fn Frame(page: PageProps, me: Me, workspace: Option<WorkspaceView>) -> Element {
                     matches!(route, Route::Tools { .. }),
                 ));
             }
+            if can(Action::WebhooksManage) {
+                items.push((
+                    "Webhooks",
+                    ws_link(&w.id, "webhooks"),
+                    matches!(route, Route::Webhooks { .. }),
+                ));
+            }
             items
         }
         None => vec![(

@@ -12,6 +12,7 @@ use std::pin::Pin;
 
 use acorn_proto::agent::{Resource, ResourceKey};
 use acorn_proto::authz::Role;
+use acorn_proto::clusters::UpdateCluster;
 use acorn_proto::clusters::{ClusterView, ClusterWithKey, RegisterCluster};
 use acorn_proto::evals::{EvalDetail, EvalView, StartEval};
 use acorn_proto::findings::FindingView;
@@ -26,6 +27,11 @@ use acorn_proto::identity::{
 use acorn_proto::runs::{
     ApprovalView, Decision, PostMessage, RunEvent, RunSettings, RunSettingsView, RunView,
     SearchResponse, SessionDetail, SessionView,
+};
+use acorn_proto::webhooks::{
+    CreateReceiver, CreateSubscription, DeliveryQueued, DeliveryView, EventTypeView,
+    ReceiverCreated, ReceiverView, SecretRotated, SubscriptionCreated, SubscriptionView,
+    UpdateSubscription,
 };
 
 /// A future returned by the backend.
@@ -175,6 +181,71 @@ pub trait Backend: Send + Sync + 'static {
         tool: String,
         mode: McpToolMode,
     ) -> BoxFut<'_, McpServerView>;
+
+    // ---- admin pages (webhooks, cluster settings, provider removal) ----------------------
+
+    /// Every webhook event type with its description (`GET /api/v1/webhooks/event-types`).
+    fn webhook_event_types(&self) -> BoxFut<'_, Vec<EventTypeView>>;
+    fn webhooks(&self, ws: String) -> BoxFut<'_, Vec<SubscriptionView>>;
+    /// Creates a subscription; the answer carries its signing secret, shown once.
+    fn create_webhook(
+        &self,
+        ws: String,
+        body: CreateSubscription,
+    ) -> BoxFut<'_, SubscriptionCreated>;
+    fn update_webhook(
+        &self,
+        ws: String,
+        id: String,
+        body: UpdateSubscription,
+    ) -> BoxFut<'_, SubscriptionView>;
+    fn delete_webhook(&self, ws: String, id: String) -> BoxFut<'_, ()>;
+    /// A new signing secret (shown once); the previous one keeps signing for
+    /// `overlap_seconds` (the configured default when `None`).
+    fn rotate_webhook_secret(
+        &self,
+        ws: String,
+        id: String,
+        overlap_seconds: Option<u64>,
+    ) -> BoxFut<'_, SecretRotated>;
+    /// Queues a `webhook.test` delivery to this subscription.
+    fn test_webhook(&self, ws: String, id: String) -> BoxFut<'_, DeliveryQueued>;
+    /// The newest deliveries of a subscription (the delivery log's first page).
+    fn webhook_deliveries(&self, ws: String, id: String) -> BoxFut<'_, Page<DeliveryView>>;
+    fn redeliver_webhook(
+        &self,
+        ws: String,
+        id: String,
+        delivery: String,
+    ) -> BoxFut<'_, DeliveryQueued>;
+    fn alert_receivers(&self, ws: String) -> BoxFut<'_, Vec<ReceiverView>>;
+    /// Creates a receiver; the answer carries its token or secret, shown once.
+    fn create_alert_receiver(
+        &self,
+        ws: String,
+        body: CreateReceiver,
+    ) -> BoxFut<'_, ReceiverCreated>;
+    fn delete_alert_receiver(&self, ws: String, id: String) -> BoxFut<'_, ()>;
+
+    /// Changes a cluster's settings (`PATCH …/clusters/{id}`).
+    fn update_cluster(
+        &self,
+        ws: String,
+        cluster: String,
+        body: UpdateCluster,
+    ) -> BoxFut<'_, ClusterView>;
+    /// A new agent key with new install instructions (shown once); the previous keys stop
+    /// working after `overlap_seconds` (the service's default when `None`, 0 = at once).
+    fn rotate_agent_key(
+        &self,
+        ws: String,
+        cluster: String,
+        overlap_seconds: Option<u64>,
+    ) -> BoxFut<'_, ClusterWithKey>;
+    /// Deletes a cluster (its agent is disconnected and its keys stop working).
+    fn delete_cluster(&self, ws: String, cluster: String) -> BoxFut<'_, ()>;
+    /// Deletes a workspace provider and its key.
+    fn delete_provider(&self, ws: String, name: String) -> BoxFut<'_, ()>;
 
     // Model evaluations (`providers.manage`).
     fn evals(&self, ws: String) -> BoxFut<'_, Vec<EvalView>>;

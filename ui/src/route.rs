@@ -28,6 +28,8 @@ pub enum Route {
     Providers { ws: String },
     /// `/console/w/{ws}/tools` (builtin tools, MCP servers, tool enablement).
     Tools { ws: String },
+    /// `/console/w/{ws}/webhooks` (subscriptions, delivery log, alert receivers).
+    Webhooks { ws: String },
     /// `/console/w/{ws}/evals/{id}`: a model evaluation's report.
     Eval { ws: String, eval: String },
     /// Anything else.
@@ -110,6 +112,7 @@ impl Route {
             ["w", _, "audit"] => Route::Audit { ws: s(1) },
             ["w", _, "providers"] => Route::Providers { ws: s(1) },
             ["w", _, "tools"] => Route::Tools { ws: s(1) },
+            ["w", _, "webhooks"] => Route::Webhooks { ws: s(1) },
             ["w", _, "evals", _] => Route::Eval {
                 ws: s(1),
                 eval: s(3),
@@ -131,6 +134,7 @@ impl Route {
             | Route::Audit { ws }
             | Route::Providers { ws }
             | Route::Tools { ws }
+            | Route::Webhooks { ws }
             | Route::Eval { ws, .. } => Some(ws),
             _ => None,
         }
@@ -151,6 +155,7 @@ impl Route {
             Route::Audit { .. } => "Audit log",
             Route::Providers { .. } => "Models",
             Route::Tools { .. } => "Tools",
+            Route::Webhooks { .. } => "Webhooks",
             Route::Eval { .. } => "Model evaluation",
             Route::NotFound => "Not found",
         }
@@ -208,6 +213,11 @@ mod tests {
                     ws: "ws_1".into(),
                     session: "ses_3".into(),
                 },
+            ),
+            (
+                "/console/w/ws_1/webhooks",
+                "",
+                Route::Webhooks { ws: "ws_1".into() },
             ),
             ("/console/w/ws_1/nope", "", Route::NotFound),
             ("/console/w/<script>/clusters", "", Route::NotFound),

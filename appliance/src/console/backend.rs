@@ -10,6 +10,7 @@ use std::sync::Arc;
 use acorn_proto::agent::{Resource, ResourceKey};
 use acorn_proto::authz::{Action, Role};
 use acorn_proto::clusters::{ClusterView, ClusterWithKey, RegisterCluster};
+use acorn_proto::clusters::{RotateAgentKey, UpdateCluster};
 use acorn_proto::evals::{EvalDetail, EvalView, StartEval};
 use acorn_proto::findings::FindingView;
 use acorn_proto::gateway::{
@@ -24,6 +25,11 @@ use acorn_proto::runs::{
     ApprovalView, CreateSession, DecideApproval, Decision, PostMessage, RunSettings,
     RunSettingsView, RunView, SearchResponse, SessionDetail, SessionView,
 };
+use acorn_proto::webhooks::{
+    CreateReceiver, CreateSubscription, DeliveryQueued, DeliveryView, EventTypeView,
+    ReceiverCreated, ReceiverView, RotateSecret, SecretRotated, SubscriptionCreated,
+    SubscriptionView, UpdateSubscription,
+};
 use acorn_ui::backend::{AuditFilter, BoxFut, ResourceFilter, RunEvents, SearchQuery};
 use acorn_ui::{Backend, UiError};
 
@@ -33,6 +39,7 @@ use crate::control::routes::AppState;
 use crate::control::{audit, clusters, runs, search, tokens, workspaces};
 use crate::eval::service;
 use crate::gateway::manage;
+use crate::webhooks::api as wh;
 
 /// The control plane as one signed-in browser session.
 pub struct SessionBackend {
@@ -485,6 +492,199 @@ impl Backend for SessionBackend {
             &server,
             &tool,
             mode
+        ))
+    }
+
+    fn webhook_event_types(&self) -> BoxFut<'_, Vec<EventTypeView>> {
+        Box::pin(async move {
+            // Public in the API too, but the console still wants a live session.
+            self.caller().await?;
+            Ok(wh::event_types())
+        })
+    }
+
+    fn webhooks(&self, ws: String) -> BoxFut<'_, Vec<SubscriptionView>> {
+        call!(self, |c| wh::list(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws
+        ))
+    }
+
+    fn create_webhook(
+        &self,
+        ws: String,
+        body: CreateSubscription,
+    ) -> BoxFut<'_, SubscriptionCreated> {
+        call!(self, |c| wh::create(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws,
+            body
+        ))
+    }
+
+    fn update_webhook(
+        &self,
+        ws: String,
+        id: String,
+        body: UpdateSubscription,
+    ) -> BoxFut<'_, SubscriptionView> {
+        call!(self, |c| wh::update(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws,
+            &id,
+            body
+        ))
+    }
+
+    fn delete_webhook(&self, ws: String, id: String) -> BoxFut<'_, ()> {
+        call!(self, |c| wh::delete(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws,
+            &id
+        ))
+    }
+
+    fn rotate_webhook_secret(
+        &self,
+        ws: String,
+        id: String,
+        overlap_seconds: Option<u64>,
+    ) -> BoxFut<'_, SecretRotated> {
+        call!(self, |c| wh::rotate_secret(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws,
+            &id,
+            RotateSecret { overlap_seconds }
+        ))
+    }
+
+    fn test_webhook(&self, ws: String, id: String) -> BoxFut<'_, DeliveryQueued> {
+        call!(self, |c| wh::test(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws,
+            &id
+        ))
+    }
+
+    fn webhook_deliveries(&self, ws: String, id: String) -> BoxFut<'_, Page<DeliveryView>> {
+        call!(self, |c| wh::deliveries(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws,
+            &id,
+            None,
+            Some(50)
+        ))
+    }
+
+    fn redeliver_webhook(
+        &self,
+        ws: String,
+        id: String,
+        delivery: String,
+    ) -> BoxFut<'_, DeliveryQueued> {
+        call!(self, |c| wh::redeliver(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws,
+            &id,
+            &delivery
+        ))
+    }
+
+    fn alert_receivers(&self, ws: String) -> BoxFut<'_, Vec<ReceiverView>> {
+        call!(self, |c| wh::list_receivers(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws
+        ))
+    }
+
+    fn create_alert_receiver(
+        &self,
+        ws: String,
+        body: CreateReceiver,
+    ) -> BoxFut<'_, ReceiverCreated> {
+        call!(self, |c| wh::create_receiver(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws,
+            body
+        ))
+    }
+
+    fn delete_alert_receiver(&self, ws: String, id: String) -> BoxFut<'_, ()> {
+        call!(self, |c| wh::delete_receiver(
+            &self.state.control,
+            &self.state.webhooks,
+            c,
+            &ws,
+            &id
+        ))
+    }
+
+    fn update_cluster(
+        &self,
+        ws: String,
+        cluster: String,
+        body: UpdateCluster,
+    ) -> BoxFut<'_, ClusterView> {
+        call!(self, |c| clusters::update(
+            &self.state.control,
+            c,
+            &ws,
+            &cluster,
+            body
+        ))
+    }
+
+    fn rotate_agent_key(
+        &self,
+        ws: String,
+        cluster: String,
+        overlap_seconds: Option<u64>,
+    ) -> BoxFut<'_, ClusterWithKey> {
+        call!(self, |c| clusters::rotate_key(
+            &self.state.control,
+            c,
+            &ws,
+            &cluster,
+            RotateAgentKey { overlap_seconds }
+        ))
+    }
+
+    fn delete_cluster(&self, ws: String, cluster: String) -> BoxFut<'_, ()> {
+        call!(self, |c| clusters::delete(
+            &self.state.control,
+            c,
+            &ws,
+            &cluster
+        ))
+    }
+
+    fn delete_provider(&self, ws: String, name: String) -> BoxFut<'_, ()> {
+        call!(self, |c| manage::delete_provider(
+            &self.state.control,
+            &self.state.gateway,
+            c,
+            &ws,
+            &name
         ))
     }
 

@@ -1,13 +1,18 @@
 //! Clusters: the list with live link status (polled every 2 s), registration with the install
 //! instructions (Helm and plain manifest, copy buttons), and one cluster's page: agent, facts,
 //! capabilities, findings, small CPU/memory plots from the snapshot's metrics, and a resource
-//! browser by kind and namespace with each object's YAML and the cluster's events.
+//! browser by kind and namespace with each object's YAML and the cluster's events; for owners
+//! and admins (`clusters.manage` in the cluster's `permissions`), its settings, the agent key's
+//! rotation (new install instructions shown once) and its deletion after typing its name.
 
 use std::time::Duration;
 
+use acorn_proto::agent::NamespaceFilter;
 use acorn_proto::agent::{Resource, ResourceKey, ToolClass};
 use acorn_proto::authz::Action;
-use acorn_proto::clusters::{ClusterView, ClusterWithKey, LinkStatus, RegisterCluster};
+use acorn_proto::clusters::{
+    ClusterView, ClusterWithKey, LinkStatus, RegisterCluster, UpdateCluster,
+};
 use dioxus::prelude::*;
 
 use crate::app::{Badge, CopyBlock, ErrorBox, Loading, checked, ctx, field};
@@ -271,6 +276,9 @@ fn ClusterPage(cl: ClusterView) -> Element {
                     if c.can(Action::SessionsCreate) {
                         p { a { class: "button", href: "{ws_link(&cl.workspace_id, \"sessions\")}?cluster={cl.id}", "Ask about this cluster" } }
                     }
+                }
+                if cl.permissions.contains(&Action::ClustersManage) {
+                    ClusterAdmin { cl: cl.clone() }
                 }
                 div { class: "panel",
                     h2 { "Capabilities" }
@@ -570,6 +578,154 @@ fn ObjectYaml(cluster: String, object: ResourceKey) -> Element {
             None => rsx! { Loading { what: "the object" } },
             Some(Err(e)) => rsx! { ErrorBox { error: e.clone() } },
             Some(Ok(r)) => rsx! { pre { id: "object-yaml", {format::yaml(&r.object)} } },
+        }
+    }
+}
+
+fn names(list: &[String]) -> String {
+    list.join(", ")
+}
+
+fn parse_names(s: &str) -> Vec<String> {
+    s.split([',', ' '])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A cluster's settings, agent key rotation and deletion (owners and admins).
+#[component]
+fn ClusterAdmin(cl: ClusterView) -> Element {
+    let c = ctx();
+    let mut busy = use_signal(|| false);
+    let mut error = use_signal(|| None::<UiError>);
+    let mut saved = use_signal(|| false);
+    let mut rotated = use_signal(|| None::<(ClusterWithKey, u64)>);
+    let mut confirm_name = use_signal(String::new);
+    let mut deleting = use_signal(|| false);
+    let mut deleted = use_signal(|| false);
+    let (b1, b2, b3) = (c.backend.clone(), c.backend.clone(), c.backend.clone());
+    let ws = c.ws();
+    let (ws1, ws2, ws3) = (ws.clone(), ws.clone(), ws.clone());
+    let (id1, id2, id3) = (cl.id.clone(), cl.id.clone(), cl.id.clone());
+    let name = cl.name.clone();
+    if deleted() {
+        let to = ws_link(&ws, "clusters");
+        return rsx! {
+            div { class: "panel notice", id: "cluster-deleted", "data-navigate": "{to}", role: "status",
+                "The cluster was deleted; its agent was disconnected and its keys no longer work. "
+                a { href: "{to}", "Back to the clusters" }
+            }
+        };
+    }
+    rsx! {
+        div { class: "panel", id: "cluster-settings",
+            h2 { "Settings" }
+            form { class: "stack", id: "cluster-settings-form",
+                onsubmit: move |evt: FormEvent| {
+                    if busy() { return; }
+                    busy.set(true);
+                    saved.set(false);
+                    let body = UpdateCluster {
+                        name: Some(field(&evt, "name").trim().to_owned()),
+                        namespaces: Some(NamespaceFilter {
+                            include: parse_names(&field(&evt, "ns_include")),
+                            exclude: parse_names(&field(&evt, "ns_exclude")),
+                        }),
+                        rbac_scope: None,
+                        write_allowed: Some(checked(&evt, "write_allowed")),
+                        logs_allowed: Some(checked(&evt, "logs_allowed")),
+                        agent_image: Some(field(&evt, "agent_image").trim().to_owned()).filter(|s| !s.is_empty()),
+                        auto_triage: Some(checked(&evt, "auto_triage")),
+                    };
+                    let (backend, ws, id) = (b1.clone(), ws1.clone(), id1.clone());
+                    spawn(async move {
+                        match backend.update_cluster(ws, id, body).await {
+                            Ok(_) => { error.set(None); saved.set(true); }
+                            Err(e) => error.set(Some(e)),
+                        }
+                        busy.set(false);
+                    });
+                },
+                label { "Name" input { name: "name", required: true, value: "{cl.name}", pattern: "[a-z][a-z0-9\\-]{{0,62}}", title: "a-z, 0-9 and -, starting with a letter" } }
+                label { class: "check", input { r#type: "checkbox", name: "logs_allowed", checked: cl.logs_allowed } "Pod logs" }
+                label { class: "check", input { r#type: "checkbox", name: "write_allowed", checked: cl.write_allowed } "Write actions (with approval)" }
+                label { class: "check", input { r#type: "checkbox", name: "auto_triage", checked: cl.auto_triage } "Auto-triage critical findings" }
+                label { "Only these namespaces (comma-separated; empty: all)" input { name: "ns_include", value: "{names(&cl.namespaces.include)}" } }
+                label { "Never these namespaces" input { name: "ns_exclude", value: "{names(&cl.namespaces.exclude)}" } }
+                label { "Agent image (in new install instructions)" input { name: "agent_image", value: "{cl.agent_image}" } }
+                div { button { r#type: "submit", disabled: busy(), "Save settings" } }
+                if saved() { p { class: "muted", id: "cluster-saved", role: "status", "Saved. A connected agent gets the new settings at once." } }
+            }
+            if let Some(e) = error() { ErrorBox { error: e } }
+        }
+        div { class: "panel", id: "agent-key",
+            h2 { "Agent key" }
+            p { class: "muted", "A new key comes with new install instructions. Until the agent runs with it, the old key keeps working for the overlap you choose; after that the agent holding the old key loses its link." }
+            form { class: "inline", id: "rotate-key-form",
+                onsubmit: move |evt: FormEvent| {
+                    if busy() { return; }
+                    busy.set(true);
+                    let overlap: u64 = field(&evt, "overlap").parse().unwrap_or(3600);
+                    let (backend, ws, id) = (b2.clone(), ws2.clone(), id2.clone());
+                    spawn(async move {
+                        match backend.rotate_agent_key(ws, id, Some(overlap)).await {
+                            Ok(done) => { error.set(None); rotated.set(Some((done, overlap))); }
+                            Err(e) => error.set(Some(e)),
+                        }
+                        busy.set(false);
+                    });
+                },
+                label { "Old key stops working"
+                    select { name: "overlap",
+                        option { value: "0", "at once" }
+                        option { value: "3600", selected: true, "after 1 hour" }
+                        option { value: "86400", "after 24 hours" }
+                    }
+                }
+                button { r#type: "submit", disabled: busy(), "Rotate agent key" }
+            }
+            if let Some((done, overlap)) = rotated() {
+                div { class: "notice", id: "key-rotated", role: "status",
+                    if overlap == 0 {
+                        "The old key no longer works: the running agent is disconnected until it runs with the new key below."
+                    } else {
+                        "The old key stops working at "
+                        {done.previous_keys_expire_at.as_deref().map(format::rfc3339).unwrap_or_default()}
+                        "; install the new key below before then."
+                    }
+                }
+                InstallInstructions { done }
+            }
+        }
+        div { class: "panel danger-zone", id: "delete-cluster",
+            h2 { "Delete the cluster" }
+            if deleting() {
+                form { class: "stack", id: "delete-cluster-form",
+                    onsubmit: move |_| {
+                        if busy() || confirm_name() != name { return; }
+                        busy.set(true);
+                        let (backend, ws, id) = (b3.clone(), ws3.clone(), id3.clone());
+                        spawn(async move {
+                            match backend.delete_cluster(ws, id).await {
+                                Ok(()) => { error.set(None); deleted.set(true); }
+                                Err(e) => error.set(Some(e)),
+                            }
+                            busy.set(false);
+                        });
+                    },
+                    p { "This deletes the cluster, its agent keys and the appliance's picture of its objects; its agent is disconnected at once and cannot connect again. Type " strong { "{cl.name}" } " to confirm." }
+                    label { "Cluster name" input { name: "confirm", id: "delete-confirm-name", autocomplete: "off", value: "{confirm_name}", oninput: move |e| confirm_name.set(e.value()) } }
+                    div { class: "row",
+                        button { class: "danger", r#type: "submit", id: "delete-cluster-confirm", disabled: busy() || confirm_name() != cl.name, "Delete {cl.name}" }
+                        button { class: "secondary", r#type: "button", onclick: move |_| { deleting.set(false); confirm_name.set(String::new()); }, "Cancel" }
+                    }
+                }
+            } else {
+                p { class: "muted", "Removes the cluster from this workspace." }
+                button { class: "danger", r#type: "button", id: "delete-cluster-start", onclick: move |_| deleting.set(true), "Delete cluster…" }
+            }
         }
     }
 }

@@ -56,11 +56,11 @@ pub fn Members() -> Element {
                     }
                     if !invitations.is_empty() {
                         h2 { "Invitations" }
-                        table {
-                            thead { tr { th { "Email" } th { "Role" } th { "State" } th { "Expires" } } }
+                        table { id: "invitations-table",
+                            thead { tr { th { "Email" } th { "Role" } th { "State" } th { "Expires" } if manage { th { "" } } } }
                             tbody {
                                 for i in invitations.clone() {
-                                    tr { key: "{i.id}", td { "{i.email}" } td { "{i.role.as_str()}" } td { Badge { text: i.state.clone() } } td { {format::rfc3339(&i.expires_at)} } }
+                                    InvitationRow { key: "{i.id}", i, manage, error, version }
                                 }
                             }
                         }
@@ -115,6 +115,7 @@ fn MemberRow(
     let backend2 = c.backend.clone();
     let ws2 = c.ws();
     let uid2 = m.user.id.clone();
+    let mut confirm = use_signal(|| false);
     rsx! {
         tr { "data-member": "{name}",
             td { "{name}" }
@@ -139,17 +140,71 @@ fn MemberRow(
             }
             if manage {
                 td {
-                    button { class: "secondary", r#type: "button",
-                        onclick: move |_| {
-                            let (backend, ws, uid) = (backend2.clone(), ws2.clone(), uid2.clone());
-                            spawn(async move {
-                                match backend.remove_member(ws, uid).await {
-                                    Ok(()) => { error.set(None); version += 1; }
-                                    Err(e) => error.set(Some(e)),
-                                }
-                            });
-                        },
-                        "Remove"
+                    if confirm() {
+                        span { role: "alertdialog", "aria-label": "Confirm removal",
+                            "Remove {name} from this workspace? They lose access at once. "
+                            button { class: "danger", r#type: "button", "data-action": "confirm-remove",
+                                onclick: move |_| {
+                                    let (backend, ws, uid) = (backend2.clone(), ws2.clone(), uid2.clone());
+                                    spawn(async move {
+                                        match backend.remove_member(ws, uid).await {
+                                            Ok(()) => { error.set(None); version += 1; }
+                                            Err(e) => error.set(Some(e)),
+                                        }
+                                        confirm.set(false);
+                                    });
+                                },
+                                "Remove member"
+                            }
+                            " "
+                            button { class: "secondary", r#type: "button", onclick: move |_| confirm.set(false), "Cancel" }
+                        }
+                    } else {
+                        button { class: "secondary", r#type: "button", "data-action": "remove", onclick: move |_| confirm.set(true), "Remove" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A pending invitation can be revoked (its link stops working).
+#[component]
+fn InvitationRow(
+    i: InvitationView,
+    manage: bool,
+    error: Signal<Option<UiError>>,
+    version: Signal<u32>,
+) -> Element {
+    let c = ctx();
+    let mut busy = use_signal(|| false);
+    let backend = c.backend.clone();
+    let ws = c.ws();
+    let id = i.id.clone();
+    rsx! {
+        tr { "data-invitation": "{i.email}",
+            td { "{i.email}" }
+            td { "{i.role.as_str()}" }
+            td { Badge { text: i.state.clone() } }
+            td { {format::rfc3339(&i.expires_at)} }
+            if manage {
+                td {
+                    if i.state == "pending" {
+                        button { class: "secondary", r#type: "button", "data-action": "revoke", disabled: busy(),
+                            onclick: move |_| {
+                                if busy() { return; }
+                                busy.set(true);
+                                let (backend, ws, id) = (backend.clone(), ws.clone(), id.clone());
+                                spawn(async move {
+                                    match backend.revoke_invitation(ws, id).await {
+                                        Ok(()) => { error.set(None); version += 1; }
+                                        Err(e) => error.set(Some(e)),
+                                    }
+                                    busy.set(false);
+                                });
+                            },
+                            "Revoke"
+                        }
                     }
                 }
             }

@@ -10,6 +10,7 @@ pub mod providers;
 pub mod search;
 pub mod sessions;
 pub mod tools;
+pub mod webhooks;
 
 use dioxus::prelude::*;
 
@@ -30,6 +31,7 @@ pub fn render(route: Route) -> Element {
         Route::Audit { .. } => rsx! { audit::Audit {} },
         Route::Providers { .. } => rsx! { providers::Providers {} },
         Route::Tools { .. } => rsx! { tools::Tools {} },
+        Route::Webhooks { .. } => rsx! { webhooks::Webhooks {} },
         Route::Eval { eval, .. } => rsx! { evals::Eval { eval } },
         Route::NotFound => rsx! {
             h1 { "Not found" }

@@ -2,7 +2,7 @@
 //! (`/console/w/{ws}/providers`).
 
 use acorn_proto::authz::Action;
-use acorn_proto::gateway::{ProviderKind, ProviderSpec, ProviderView, PutProvider};
+use acorn_proto::gateway::{ProviderKind, ProviderSource, ProviderSpec, ProviderView, PutProvider};
 use acorn_proto::runs::{RunSettings, RunSettingsView};
 use dioxus::prelude::*;
 
@@ -50,7 +50,7 @@ pub fn Providers() -> Element {
                             if manage { "Add an OpenAI-compatible server (vLLM, Ollama's /v1, llama.cpp, LiteLLM) or Anthropic below." } else { "Ask an admin to add one." }
                         }
                     }
-                    for p in providers.clone() { ProviderItem { key: "{p.name}", p } }
+                    for p in providers.clone() { ProviderItem { key: "{p.name}", p, manage, version } }
                 }
                 RunSettingsPanel { settings: settings.clone(), manage, version, evals: evals.clone() }
                 if manage { EvalsPanel { providers: providers.clone() } }
@@ -61,8 +61,14 @@ pub fn Providers() -> Element {
 }
 
 #[component]
-fn ProviderItem(p: ProviderView) -> Element {
+fn ProviderItem(p: ProviderView, manage: bool, version: Signal<u32>) -> Element {
     let c = ctx();
+    let mut confirm = use_signal(|| false);
+    let mut busy = use_signal(|| false);
+    let mut error = use_signal(|| None::<UiError>);
+    // Deployment providers come from the configuration file: only workspace ones are deleted here.
+    let deletable = manage && p.source == ProviderSource::Workspace;
+    let (backend_del, ws_del, name_del) = (c.backend.clone(), c.ws(), p.name.clone());
     let backend = c.backend.clone();
     let ws = c.ws();
     let name = p.name.clone();
@@ -83,7 +89,35 @@ fn ProviderItem(p: ProviderView) -> Element {
         div { class: "provider", "data-provider": "{p.name}",
             h3 { "{p.name} " span { class: "badge", {format!("{:?}", p.source).to_lowercase()} } }
             p { class: "small muted", code { "{p.spec.base_url}" } " · key " if p.api_key.set { "set " {p.api_key.fingerprint.clone().unwrap_or_default()} } else { "not set" } }
-            button { class: "secondary", r#type: "button", onclick: move |_| show.toggle(), if show() { "Hide models" } else { "Show models" } }
+            div { class: "row",
+                button { class: "secondary", r#type: "button", onclick: move |_| show.toggle(), if show() { "Hide models" } else { "Show models" } }
+                if deletable && !confirm() {
+                    button { class: "secondary", r#type: "button", "data-action": "delete", onclick: move |_| confirm.set(true), "Delete" }
+                }
+            }
+            if confirm() {
+                div { class: "notice", role: "alertdialog", "aria-label": "Confirm deletion",
+                    "Delete the provider \u{201c}{p.name}\u{201d} and its key? Runs that use it fail until another provider is set. "
+                    button { class: "danger", r#type: "button", "data-action": "confirm-delete", disabled: busy(),
+                        onclick: move |_| {
+                            if busy() { return; }
+                            busy.set(true);
+                            let (backend, ws, name) = (backend_del.clone(), ws_del.clone(), name_del.clone());
+                            spawn(async move {
+                                match backend.delete_provider(ws, name).await {
+                                    Ok(()) => { error.set(None); confirm.set(false); version += 1; }
+                                    Err(e) => error.set(Some(e)),
+                                }
+                                busy.set(false);
+                            });
+                        },
+                        "Delete provider"
+                    }
+                    " "
+                    button { class: "secondary", r#type: "button", onclick: move |_| confirm.set(false), "Cancel" }
+                }
+            }
+            if let Some(e) = error() { ErrorBox { error: e } }
             if show() {
                 match &*catalog.read() {
                     None => rsx! { Loading { what: "the model catalog" } },

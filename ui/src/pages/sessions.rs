@@ -248,6 +248,10 @@ fn Composer(session: String, on_started: EventHandler<RunSummary>) -> Element {
                     let content = field(&evt, "content");
                     if content.trim().is_empty() { return; }
                     let mode = mode_of(&field(&evt, "mode"));
+                    // The box is not bound to the draft while typing (a re-render with the
+                    // text of a few keystrokes ago would overwrite what was typed since):
+                    // the draft takes the sent text now, and is emptied once the run exists.
+                    draft.set(content.clone());
                     busy.set(true);
                     error.set(None);
                     let backend = backend.clone();
@@ -269,7 +273,7 @@ fn Composer(session: String, on_started: EventHandler<RunSummary>) -> Element {
                 label { "Message"
                     textarea { name: "content", id: "message-box", rows: "3", maxlength: "32768", "data-draft": "1",
                         placeholder: "Ask a follow-up question (Ctrl+Enter sends)",
-                        value: "{draft}", oninput: move |e| draft.set(e.value()) }
+                        value: "{draft}" }
                 }
                 div { class: "row",
                     if can_write {
