@@ -165,22 +165,7 @@ pub async fn start(
     body: StartEval,
 ) -> Result<EvalView, ApiError> {
     authorize(control, caller, workspace_id, Action::ProvidersManage).await?;
-    let runtime = body.max_runtime_seconds.unwrap_or(DEFAULT_RUNTIME_SECONDS);
-    if !(MIN_RUNTIME_SECONDS..=MAX_RUNTIME_SECONDS).contains(&runtime) {
-        return Err(invalid(format!(
-            "max_runtime_seconds must be {MIN_RUNTIME_SECONDS} to {MAX_RUNTIME_SECONDS}"
-        )));
-    }
-    if body.model.trim().is_empty() || body.model.len() > MAX_MODEL_BYTES {
-        return Err(invalid(format!(
-            "model must be 1 to {MAX_MODEL_BYTES} bytes"
-        )));
-    }
-    if body.scenarios.len() > MAX_SCENARIOS_NAMED {
-        return Err(invalid(format!(
-            "at most {MAX_SCENARIOS_NAMED} scenarios may be named"
-        )));
-    }
+    let runtime = check_body(&body)?;
     let provider = evals
         .gateway
         .resolve_provider(workspace_id, &body.provider)?;
@@ -197,33 +182,7 @@ pub async fn start(
         .map_err(|e| ApiError::new(ErrorCode::EvalUnavailable, e.to_string()))?;
     check_scenarios(&bins, &body.scenarios).await?;
 
-    let tracker = {
-        let mut running = evals
-            .running
-            .lock()
-            .map_err(|_| ApiError::internal("evals lock"))?;
-        if running.is_some() {
-            return Err(ApiError::new(
-                ErrorCode::EvalBusy,
-                "another model evaluation is running on this appliance (one runs at a time); \
-                 start this one when it has finished",
-            ));
-        }
-        let now_ms = util::now_ms();
-        let id = format!(
-            "evl_{:012x}{}",
-            now_ms,
-            hex::encode(crate::tls::pki::random_bytes::<4>())
-        );
-        let tracker = Arc::new(Tracker {
-            workspace_id: workspace_id.to_owned(),
-            id,
-            done: AtomicUsize::new(0),
-            total: AtomicUsize::new(0),
-        });
-        *running = Some(Arc::clone(&tracker));
-        tracker
-    };
+    let tracker = claim_the_lab(evals, workspace_id)?;
     let record = EvalRecord {
         id: tracker.id.clone(),
         workspace_id: workspace_id.to_owned(),
@@ -275,6 +234,55 @@ pub async fn start(
         tracker,
     ));
     Ok(evals.view(&stored))
+}
+
+/// The body's bounds; returns the runtime limit.
+fn check_body(body: &StartEval) -> Result<u64, ApiError> {
+    let runtime = body.max_runtime_seconds.unwrap_or(DEFAULT_RUNTIME_SECONDS);
+    if !(MIN_RUNTIME_SECONDS..=MAX_RUNTIME_SECONDS).contains(&runtime) {
+        return Err(invalid(format!(
+            "max_runtime_seconds must be {MIN_RUNTIME_SECONDS} to {MAX_RUNTIME_SECONDS}"
+        )));
+    }
+    if body.model.trim().is_empty() || body.model.len() > MAX_MODEL_BYTES {
+        return Err(invalid(format!(
+            "model must be 1 to {MAX_MODEL_BYTES} bytes"
+        )));
+    }
+    if body.scenarios.len() > MAX_SCENARIOS_NAMED {
+        return Err(invalid(format!(
+            "at most {MAX_SCENARIOS_NAMED} scenarios may be named"
+        )));
+    }
+    Ok(runtime)
+}
+
+/// Takes the appliance's one evaluation slot for a new evaluation of `workspace_id`.
+fn claim_the_lab(evals: &Evals, workspace_id: &str) -> Result<Arc<Tracker>, ApiError> {
+    let mut running = evals
+        .running
+        .lock()
+        .map_err(|_| ApiError::internal("evals lock"))?;
+    if running.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::EvalBusy,
+            "another model evaluation is running on this appliance (one runs at a time); \
+             start this one when it has finished",
+        ));
+    }
+    let id = format!(
+        "evl_{:012x}{}",
+        util::now_ms(),
+        hex::encode(crate::tls::pki::random_bytes::<4>())
+    );
+    let tracker = Arc::new(Tracker {
+        workspace_id: workspace_id.to_owned(),
+        id,
+        done: AtomicUsize::new(0),
+        total: AtomicUsize::new(0),
+    });
+    *running = Some(Arc::clone(&tracker));
+    Ok(tracker)
 }
 
 /// Refuses names the library does not have, listing those it has.
