@@ -16,14 +16,14 @@ use acorn_proto::gateway::{
     PutProvider,
 };
 use acorn_proto::identity::{
-    AuditView, CreateInvitation, CreateToken, CreateWorkspace, InvitationView, Me, MemberView,
-    Page, SetRole, TokenView, UpdateWorkspace, WorkspaceView,
+    AuditChainView, AuditView, CreateInvitation, CreateToken, CreateWorkspace, InvitationView, Me,
+    MemberView, Page, SetRole, TokenView, UpdateWorkspace, WorkspaceView,
 };
 use acorn_proto::runs::{
     ApprovalView, CreateSession, DecideApproval, Decision, PostMessage, RunSettings,
     RunSettingsView, RunView, SearchResponse, SessionDetail, SessionView,
 };
-use acorn_ui::backend::{AuditFilter, BoxFut, ResourceFilter, RunEvents, SearchQuery};
+use acorn_ui::backend::{AuditFilter, BoxFut, ResourceFilter, RunActivity, RunEvents, SearchQuery};
 use acorn_ui::{Backend, UiError};
 
 use crate::control::auth::{Caller, RequestMeta, authenticate_session};
@@ -306,8 +306,8 @@ impl Backend for SessionBackend {
                 workspace_id: query.workspace_id,
                 cluster_id: query.cluster_id,
                 state,
-                from: None,
-                to: None,
+                from: query.from,
+                to: query.to,
                 limit: Some(query.limit.clamp(1, 100)),
                 offset: None,
             };
@@ -393,8 +393,8 @@ impl Backend for SessionBackend {
             let query = audit::AuditQuery {
                 actor: filter.actor,
                 category,
-                since: None,
-                until: None,
+                since: filter.since,
+                until: filter.until,
                 cursor: filter.cursor,
                 limit: Some(50),
             };
@@ -484,5 +484,18 @@ impl Backend for SessionBackend {
             &tool,
             mode
         ))
+    }
+
+    fn verify_audit(&self, ws: String) -> BoxFut<'_, AuditChainView> {
+        call!(self, |c| audit::verify(&self.state.control, c, &ws))
+    }
+
+    fn run_activity(&self) -> RunActivity {
+        // Ticks only: what changed is read again through the services by the page.
+        let rx = self.state.console.run_activity();
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.changed().await.ok()?;
+            Some(((), rx))
+        }))
     }
 }
