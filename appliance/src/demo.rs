@@ -179,6 +179,10 @@ pub async fn run(
     println!("  Ctrl-C stops the demo and deletes its data.");
     println!();
 
+    // The write ends of the children's stdin pipes, held until the demo ends: taken out of the
+    // `Child`s because `Child::wait` closes stdin before waiting, which would stop them now.
+    let _sim_stdin = sim.stdin.take();
+    let _agent_stdin = agent_child.stdin.take();
     let result = tokio::select! {
         ended = &mut server => match ended {
             Ok(r) => r,
