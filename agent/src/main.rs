@@ -46,6 +46,11 @@ struct Cli {
     /// Validate the configuration, print the effective settings (key masked) and exit.
     #[arg(long)]
     check_config: bool,
+    /// Stop (as on SIGTERM) when standard input reaches end of file. Set by `acorn demo`,
+    /// which holds the pipe's other end, so that the agent ends with it even when the demo is
+    /// killed with SIGKILL.
+    #[arg(long, hide = true)]
+    exit_on_stdin_eof: bool,
 }
 
 fn init_logging(format: LogFormat, level: &str) {
@@ -87,8 +92,16 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let watch_stdin = cli.exit_on_stdin_eof;
         tokio::spawn(async move {
-            wait_for_signal().await;
+            if watch_stdin {
+                tokio::select! {
+                    _ = wait_for_signal() => {}
+                    _ = stdin_closed() => tracing::info!("standard input closed (the parent is gone)"),
+                }
+            } else {
+                wait_for_signal().await;
+            }
             tracing::info!("shutting down");
             let _ = stop_tx.send(true);
         });
@@ -123,4 +136,22 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Resolves when standard input reaches end of file: the parent holding the pipe's write end
+/// closed it or died (the kernel closes a dead process's descriptors, even after SIGKILL). A
+/// plain thread reads it (tokio's stdin needs a feature for this one use); if the thread cannot
+/// start, this never resolves and only signals stop the process.
+async fn stdin_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let started = std::thread::Builder::new()
+        .name("stdin-eof".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = tx.send(());
+        });
+    if started.is_err() {
+        std::future::pending::<()>().await;
+    }
+    let _ = rx.await;
 }

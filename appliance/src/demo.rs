@@ -9,7 +9,9 @@
 //! workspace's model; without one it says so and the cluster and its findings still work.
 //!
 //! Binaries: `--kubesim` / `--agent`, else next to the `acorn` binary, else on `PATH`.
-//! Ctrl-C stops everything and deletes the temporary state.
+//! Ctrl-C stops everything and deletes the temporary state. The two children also stop when
+//! the demo dies without cleaning up (SIGKILL): their stdin is a pipe from the demo, and they
+//! are started with the hidden `--exit-on-stdin-eof`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -79,9 +81,14 @@ pub async fn run(
     for s in &args.scenarios {
         sim_cmd.args(["--scenario", s]);
     }
+    // Both children get a pipe as stdin and stop when it reaches end of file: the demo holds
+    // the write ends (in their `Child`) until it ends, and the kernel closes them if the demo
+    // is killed with SIGKILL, so nothing is left running (`kill_on_drop` covers every other
+    // way out).
     let mut sim = sim_cmd
+        .arg("--exit-on-stdin-eof")
         .env("ACORN_LOG", "warn")
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -172,6 +179,10 @@ pub async fn run(
     println!("  Ctrl-C stops the demo and deletes its data.");
     println!();
 
+    // The write ends of the children's stdin pipes, held until the demo ends: taken out of the
+    // `Child`s because `Child::wait` closes stdin before waiting, which would stop them now.
+    let _sim_stdin = sim.stdin.take();
+    let _agent_stdin = agent_child.stdin.take();
     let result = tokio::select! {
         ended = &mut server => match ended {
             Ok(r) => r,
@@ -343,7 +354,9 @@ async fn bootstrap(
         .env("ACORN_AGENT_LOG_LEVEL", "warn")
         .env("POD_NAME", "acorn-agent-demo")
         .env("POD_NAMESPACE", "acorn-system")
-        .stdin(Stdio::null())
+        .arg("--exit-on-stdin-eof")
+        // See the simulator's: the agent stops when the demo's end of this pipe closes.
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

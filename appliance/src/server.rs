@@ -133,6 +133,7 @@ pub async fn serve_with(
 
     let ready = Arc::new(AtomicBool::new(false));
     let console = Arc::new(console);
+    engine.observe(console.run_observer());
     let state = AppState {
         control: control.clone(),
         metrics,

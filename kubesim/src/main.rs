@@ -87,6 +87,11 @@ struct ServeArgs {
     /// The user named in 403 messages.
     #[arg(long, default_value = acorn_kubesim::sim::DEFAULT_USER)]
     user: String,
+    /// Stop when standard input reaches end of file. Set by `acorn demo`, which holds the
+    /// pipe's other end, so that the simulator ends with it even when the demo is killed with
+    /// SIGKILL.
+    #[arg(long, hide = true)]
+    exit_on_stdin_eof: bool,
 }
 
 #[tokio::main]
@@ -123,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let exit_on_eof = args.exit_on_stdin_eof;
     let config = Config {
         scenarios: args.scenarios,
         scenario_dirs: args.scenario_dirs,
@@ -142,9 +148,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(url = %running.url(), kubeconfig = %args.kubeconfig_out.display(), scenarios = ?running.sim.scenario_names(), "serving");
     // Not println!: a closed stdout must not stop the server.
     let _ = writeln!(std::io::stdout(), "listening on {}", running.url());
+    let parent_gone = async move {
+        if exit_on_eof {
+            stdin_closed().await;
+            tracing::info!("standard input closed (the parent is gone); stopping");
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = running.wait() => {}
+        _ = parent_gone => {}
     }
     Ok(())
+}
+
+/// Resolves when standard input reaches end of file: the parent holding the pipe's write end
+/// closed it or died (the kernel closes a dead process's descriptors, even after SIGKILL). A
+/// plain thread reads it (tokio's stdin needs a feature for this one use); if the thread cannot
+/// start, this never resolves and only signals stop the process.
+async fn stdin_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let started = std::thread::Builder::new()
+        .name("stdin-eof".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = tx.send(());
+        });
+    if started.is_err() {
+        std::future::pending::<()>().await;
+    }
+    let _ = rx.await;
 }

@@ -6,11 +6,11 @@
 //
 // Steps: {goto}, {fill, text}, {click}, {dblclick}, {press, key}, {select, value}, {wait, text?, count?},
 // {wait_url}, {wait_value, value}, {wait_eval}, {absent}, {text}, {value}, {count}, {eval}, {emulate}, {screenshot},
-// {sign_out_elsewhere}, {metrics}, {key}, {type}, {focused}, {close}.
+// {download}, {sign_out_elsewhere}, {metrics}, {key}, {type}, {focused}, {close}.
 // {key} and {type} go to whatever has the focus (page.keyboard), as a keyboard-only user would;
 // {focused} describes document.activeElement. Every answer: {ok, value?, error?, url}.
 import { createInterface } from 'node:readline';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const base = process.env.BASE;
@@ -109,6 +109,16 @@ async function run(s) {
     const path = `${shots}/${s.screenshot}.png`;
     await page.screenshot({ path, fullPage: true });
     return path;
+  }
+  if (s.download !== undefined) {
+    // Clicks a link that downloads; answers the file's suggested name and its text.
+    const [dl] = await Promise.all([
+      page.waitForEvent('download', { timeout: T(s) }),
+      page.locator(s.download).first().click({ timeout: T(s) }),
+    ]);
+    const path = `${process.env.PROFILE}/download-${n}`;
+    await dl.saveAs(path);
+    return { filename: dl.suggestedFilename(), text: readFileSync(path, 'utf8') };
   }
   if (s.sign_out_elsewhere !== undefined) {
     // The session is ended by another tab: the API's sign-out with this browser's cookie.

@@ -12,7 +12,13 @@
 //! - `chat`: a session streamed live (answer, tool steps), a planted `<script>`, approval,
 //!   cancel, search → result, a viewer without admin actions, an expired session and back, a
 //!   LiveView reconnect across an appliance restart keeping the message box's text;
-//! - `demo`: `acorn demo` from its printed login to a connected demo cluster, and Ctrl-C;
+//! - `demo`: `acorn demo` from its printed login to a connected demo cluster, Ctrl-C, and
+//!   SIGKILL leaving no child process running;
+//! - `runs`: search filters (cluster, time range) kept in the URL, the audit log's date filter,
+//!   chain check and export, runs started elsewhere appearing live, and the message box's
+//!   provider/model/limits;
+//! - `evals`: a model evaluation started on the Models page, its progress, pass rate and report,
+//!   and a viewer without evaluations.
 //! - `admin`: webhooks (subscription, secret shown once, test delivery, redeliver, rotate,
 //!   receivers), cluster settings, agent key rotation and deletion, invitation revoke, member
 //!   removal and provider deletion with their confirmations; a planted `<script>` in a
@@ -23,6 +29,7 @@ mod chat;
 mod demo;
 mod evals;
 mod first_run;
+mod runs;
 
 use std::path::PathBuf;
 use std::process::Stdio;

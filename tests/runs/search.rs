@@ -1,5 +1,6 @@
-//! Run search: what a run said is found again, only by those who may read it; bad queries get
-//! a 400 with the position; a deleted index is rebuilt.
+//! Run search: what a run said is found again, only by those who may read it; filters
+//! (state, cluster, time range as unix seconds, RFC 3339 or dates) narrow it; bad queries and
+//! bad time ranges get a 400; a deleted index is rebuilt.
 
 use std::time::{Duration, Instant};
 
@@ -76,6 +77,7 @@ async fn runs_are_found_by_their_words_only_by_readers_and_the_index_rebuilds_it
     .await;
     search_until(&owner, "q=kumquat&cluster_id=clu_0000000000000000", 0).await;
     search_until(&owner, "q=kumquat&to=1000000", 0).await;
+    time_range_filters(&owner, hit["at_ms"].as_i64().unwrap()).await;
 
     // Another workspace: its own run with its own word, invisible to the first and vice versa.
     let other = user(&rw.world.app, "other").await;
@@ -199,4 +201,66 @@ async fn runs_are_found_by_their_words_only_by_readers_and_the_index_rebuilds_it
     let out = rw.world.app.acorn(&["reindex"]);
     assert!(crate::harness::appliance::ok_stdout(&out).contains("rebuilt"));
     search_until(&owner, "q=kumquat", 1).await;
+}
+
+/// The time range of `GET /api/v1/search` (one "kumquat" hit, at `at_ms`): unix seconds,
+/// RFC 3339 times and dates narrow the hits; an unparsable bound or `from` after `to` is
+/// `400 invalid_parameter` naming the parameter.
+async fn time_range_filters(owner: &User, at_ms: i64) {
+    let now = time::OffsetDateTime::from_unix_timestamp(at_ms / 1000).unwrap();
+    let day = |t: time::OffsetDateTime| {
+        format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+    };
+    let rfc = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .replace('+', "%2B")
+    };
+    let (today, yesterday, tomorrow) = (
+        day(now),
+        day(now - time::Duration::days(1)),
+        day(now + time::Duration::days(1)),
+    );
+    let hour_ago = now - time::Duration::hours(1);
+    let cases = [
+        // Today, as dates: `to` includes its whole day.
+        (format!("from={today}&to={today}"), 1),
+        (format!("from={yesterday}&to={yesterday}"), 0),
+        (format!("from={tomorrow}"), 0),
+        (format!("to={yesterday}"), 0),
+        // Unix seconds and RFC 3339 times.
+        (format!("from={}", hour_ago.unix_timestamp()), 1),
+        (format!("to={}", hour_ago.unix_timestamp()), 0),
+        (format!("from={}", rfc(hour_ago)), 1),
+        (
+            format!(
+                "from={}&to={}",
+                rfc(hour_ago),
+                rfc(now + time::Duration::hours(1))
+            ),
+            1,
+        ),
+    ];
+    for (range, want) in cases {
+        search_until(owner, &format!("q=kumquat&{range}"), want).await;
+    }
+    for (range, bad) in [
+        ("from=yesterday", "`from`"),
+        ("to=2026-02-30", "`to`"),
+        ("from=27%2F11%2F2026", "`from`"),
+        ("from=2026-11-27&to=2026-11-01", "`from` is after `to`"),
+        ("from=2000&to=1000", "`from` is after `to`"),
+    ] {
+        let answer = owner
+            .call(
+                Method::GET,
+                &format!("/api/v1/search?q=kumquat&{range}"),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{range}: {}", answer.body);
+        assert_eq!(answer.body["code"], "invalid_parameter", "{range}");
+        let message = answer.body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(bad), "{range}: {message}");
+    }
 }

@@ -7,7 +7,9 @@
 //   server answers again (a fresh LiveView with a fresh render);
 // - navigation asked for by the server (an element with data-navigate, e.g. to the sign-in page
 //   when the session expired);
-// - copy buttons (data-copy = id of the element whose text is copied).
+// - copy buttons (data-copy = id of the element whose text is copied);
+// - the address bar kept in step with a page's state (an element with data-url, e.g. the search
+//   filters): history.replaceState, so the state can be bookmarked and survives a reconnect.
 (function () {
   "use strict";
   var root = document.getElementById("main");
@@ -68,6 +70,14 @@
     if (!node.querySelectorAll) return;
     var nav = node.matches && node.matches("[data-navigate]") ? node : node.querySelector("[data-navigate]");
     if (nav) { location.assign(nav.getAttribute("data-navigate")); return; }
+    var url = node.matches && node.matches("[data-url]") ? node : node.querySelector("[data-url]");
+    if (url) {
+      var to = url.getAttribute("data-url");
+      // Same-origin console paths only; replaceState throws on anything else anyway.
+      if (to && to.indexOf("/console/") === 0 && to !== location.pathname + location.search) {
+        try { history.replaceState(null, "", to); } catch (_) {}
+      }
+    }
     restoreDraft(node);
     var logs = node.querySelectorAll("[data-autoscroll]");
     for (var i = 0; i < logs.length; i++) logs[i].scrollTop = logs[i].scrollHeight;
@@ -87,7 +97,7 @@
         }
       }
       if (root.firstChild) document.documentElement.setAttribute("data-lv", "rendered");
-    }).observe(root, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["data-navigate"] });
+    }).observe(root, { childList: true, subtree: true, characterData: true, attributes: true, attributeFilter: ["data-navigate", "data-url"] });
   }
 
   function reconnect() {

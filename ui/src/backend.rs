@@ -21,8 +21,8 @@ use acorn_proto::gateway::{
     PutProvider,
 };
 use acorn_proto::identity::{
-    AuditView, CreateInvitation, CreateToken, InvitationView, Me, MemberView, Page, TokenView,
-    WorkspaceView,
+    AuditChainView, AuditView, CreateInvitation, CreateToken, InvitationView, Me, MemberView, Page,
+    TokenView, WorkspaceView,
 };
 use acorn_proto::runs::{
     ApprovalView, Decision, PostMessage, RunEvent, RunSettings, RunSettingsView, RunView,
@@ -40,6 +40,11 @@ pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, UiError>> + Send 
 /// A stream of a run's events: replayed from the store, then live, in order, ending after the
 /// run's last event.
 pub type RunEvents = Pin<Box<dyn futures_util::Stream<Item = RunEvent> + Send>>;
+
+/// Ticks whenever a run starts, changes state or ends anywhere on the appliance. A tick carries
+/// nothing: a page that follows it reads what it shows again through the services, so it never
+/// learns about runs its user may not read.
+pub type RunActivity = Pin<Box<dyn futures_util::Stream<Item = ()> + Send>>;
 
 /// A refusal or failure, as the API would have answered it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +80,11 @@ pub struct SearchQuery {
     /// A run state name (`completed`, `failed`, …).
     pub state: Option<String>,
     pub limit: usize,
+    /// Start of the time range (inclusive), as the API takes it: unix seconds, an RFC 3339
+    /// time or a date (`2026-11-27`, UTC).
+    pub from: Option<String>,
+    /// End of the time range (exclusive); a date includes its whole day.
+    pub to: Option<String>,
 }
 
 /// Filters of the audit page.
@@ -84,6 +94,10 @@ pub struct AuditFilter {
     /// A category name (`auth`, `membership`, `cluster`, …).
     pub category: Option<String>,
     pub cursor: Option<String>,
+    /// Records at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// Records before this RFC 3339 time.
+    pub until: Option<String>,
 }
 
 /// Filters of a cluster's resource browser.
@@ -252,4 +266,9 @@ pub trait Backend: Send + Sync + 'static {
     fn eval(&self, ws: String, eval: String) -> BoxFut<'_, EvalDetail>;
     fn start_eval(&self, ws: String, body: StartEval) -> BoxFut<'_, EvalView>;
     fn delete_eval(&self, ws: String, eval: String) -> BoxFut<'_, ()>;
+
+    /// Checks the workspace's audit hash chain (`GET …/audit/verify`).
+    fn verify_audit(&self, ws: String) -> BoxFut<'_, AuditChainView>;
+    /// Follows run activity (see [`RunActivity`]); pages re-read their sessions on each tick.
+    fn run_activity(&self) -> RunActivity;
 }

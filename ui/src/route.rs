@@ -36,7 +36,8 @@ pub enum Route {
     NotFound,
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
+/// One parameter of a query string (without `?`), decoded.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then(|| percent_decode(&v.replace('+', " ")))

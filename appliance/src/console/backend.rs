@@ -18,8 +18,8 @@ use acorn_proto::gateway::{
     PutProvider,
 };
 use acorn_proto::identity::{
-    AuditView, CreateInvitation, CreateToken, CreateWorkspace, InvitationView, Me, MemberView,
-    Page, SetRole, TokenView, UpdateWorkspace, WorkspaceView,
+    AuditChainView, AuditView, CreateInvitation, CreateToken, CreateWorkspace, InvitationView, Me,
+    MemberView, Page, SetRole, TokenView, UpdateWorkspace, WorkspaceView,
 };
 use acorn_proto::runs::{
     ApprovalView, CreateSession, DecideApproval, Decision, PostMessage, RunSettings,
@@ -30,7 +30,7 @@ use acorn_proto::webhooks::{
     ReceiverCreated, ReceiverView, RotateSecret, SecretRotated, SubscriptionCreated,
     SubscriptionView, UpdateSubscription,
 };
-use acorn_ui::backend::{AuditFilter, BoxFut, ResourceFilter, RunEvents, SearchQuery};
+use acorn_ui::backend::{AuditFilter, BoxFut, ResourceFilter, RunActivity, RunEvents, SearchQuery};
 use acorn_ui::{Backend, UiError};
 
 use crate::control::auth::{Caller, RequestMeta, authenticate_session};
@@ -315,8 +315,8 @@ impl Backend for SessionBackend {
                 workspace_id: query.workspace_id,
                 cluster_id: query.cluster_id,
                 state,
-                from: None,
-                to: None,
+                from: query.from,
+                to: query.to,
                 limit: Some(query.limit.clamp(1, 100)),
                 offset: None,
             };
@@ -402,8 +402,8 @@ impl Backend for SessionBackend {
             let query = audit::AuditQuery {
                 actor: filter.actor,
                 category,
-                since: None,
-                until: None,
+                since: filter.since,
+                until: filter.until,
                 cursor: filter.cursor,
                 limit: Some(50),
             };
@@ -725,5 +725,18 @@ impl Backend for SessionBackend {
             &ws,
             &eval
         ))
+    }
+
+    fn verify_audit(&self, ws: String) -> BoxFut<'_, AuditChainView> {
+        call!(self, |c| audit::verify(&self.state.control, c, &ws))
+    }
+
+    fn run_activity(&self) -> RunActivity {
+        // Ticks only: what changed is read again through the services by the page.
+        let rx = self.state.console.run_activity();
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.changed().await.ok()?;
+            Some(((), rx))
+        }))
     }
 }

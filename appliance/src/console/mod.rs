@@ -43,6 +43,9 @@ pub struct Console {
     /// Set by `acorn demo`: every page carries the demo banner and the sign-in page shows the
     /// demo login.
     pub demo: Option<DemoLogin>,
+    /// Bumped whenever a run starts, changes state or ends (fed by [`Console::run_observer`]);
+    /// session pages and lists follow it to show runs started elsewhere without a reload.
+    runs: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Console {
@@ -51,6 +54,7 @@ impl Default for Console {
             pool: OnceLock::new(),
             closing: tokio::sync::watch::channel(false).0,
             demo: None,
+            runs: tokio::sync::watch::channel(0).0,
         }
     }
 }
@@ -74,6 +78,31 @@ impl Console {
     /// Ends every open console socket (called when the appliance begins to stop).
     pub fn close_all(&self) {
         self.closing.send_replace(true);
+    }
+
+    /// The engine observer that feeds the run-activity ticks: only batches that start a run,
+    /// change its state or end it count (not the model's token deltas), so a busy run does not
+    /// make every open session page re-read its session.
+    pub fn run_observer(self: &Arc<Self>) -> crate::engine::Observer {
+        let console = Arc::clone(self);
+        Arc::new(move |events: &[acorn_proto::runs::RunEvent]| {
+            use acorn_proto::runs::RunEventKind as K;
+            let counts = events.iter().any(|e| {
+                e.kind.ends_run()
+                    || matches!(
+                        e.kind,
+                        K::RunCreated | K::RunStarted | K::ApprovalRequested | K::ApprovalDecided
+                    )
+            });
+            if counts {
+                console.runs.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        })
+    }
+
+    /// A receiver of the run-activity ticks.
+    pub fn run_activity(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.runs.subscribe()
     }
 
     fn pool(&self) -> LiveViewPool {

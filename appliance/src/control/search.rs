@@ -254,10 +254,12 @@ pub struct SearchParams {
     pub workspace_id: Option<String>,
     pub cluster_id: Option<String>,
     pub state: Option<RunState>,
-    /// Unix seconds, inclusive.
-    pub from: Option<i64>,
-    /// Unix seconds, exclusive.
-    pub to: Option<i64>,
+    /// Start of the time range, inclusive: unix seconds, an RFC 3339 time, or a date
+    /// (`2026-11-27`, midnight UTC).
+    pub from: Option<String>,
+    /// End of the time range, exclusive: unix seconds or an RFC 3339 time; a date includes
+    /// that whole day (up to the next midnight UTC).
+    pub to: Option<String>,
     pub limit: Option<usize>,
     pub offset: Option<usize>,
 }
@@ -269,6 +271,16 @@ pub async fn search(
     params: SearchParams,
 ) -> Result<SearchResponse, ApiError> {
     let store = &search.store;
+    let from = parse_bound(params.from.as_deref(), "from", false)?;
+    let to = parse_bound(params.to.as_deref(), "to", true)?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            "`from` is after `to`: the time range is empty",
+        ));
+    }
     let mut readable: Vec<String> = match &caller.principal {
         Principal::Token(token) => {
             if token.role.allows(Action::RunsRead) {
@@ -305,8 +317,8 @@ pub async fn search(
         workspaces: readable,
         cluster: params.cluster_id,
         runs,
-        from_ms: params.from.map(|s| s.saturating_mul(1000)),
-        to_ms: params.to.map(|s| s.saturating_mul(1000)),
+        from_ms: from.map(|s| s.saturating_mul(1000)),
+        to_ms: to.map(|s| s.saturating_mul(1000)),
         limit: params.limit.unwrap_or(20),
         offset: params.offset.unwrap_or(0),
     };
@@ -349,4 +361,77 @@ pub async fn search(
             })
             .collect(),
     })
+}
+
+/// A time-range bound as unix seconds: an integer (unix seconds), an RFC 3339 time, or a
+/// calendar date in UTC. A date is the start of its day, or, as the (exclusive) end of a
+/// range, the start of the next day, so that `from=D&to=D` is the whole day D.
+fn parse_bound(value: Option<&str>, name: &str, end: bool) -> Result<Option<i64>, ApiError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(secs) = value.parse::<i64>() {
+        return Ok(Some(secs));
+    }
+    if let Ok(t) =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+    {
+        return Ok(Some(t.unix_timestamp()));
+    }
+    if let Some(date) = parse_date(value) {
+        let start = date.midnight().assume_utc().unix_timestamp();
+        return Ok(Some(if end { start + 86_400 } else { start }));
+    }
+    Err(super::audit::bad_param(
+        name,
+        "is not a time: use unix seconds, an RFC 3339 time like 2026-11-27T08:00:00Z, or a date like 2026-11-27",
+    ))
+}
+
+/// `YYYY-MM-DD` as a calendar date.
+fn parse_date(value: &str) -> Option<time::Date> {
+    let mut parts = value.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+    time::Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bound;
+
+    #[test]
+    fn time_bounds_parse() {
+        let cases: &[(&str, bool, Option<i64>)] = &[
+            ("1700000000", false, Some(1_700_000_000)),
+            ("2026-11-27T08:00:00Z", false, Some(1_795_766_400)),
+            ("2026-11-27T09:00:00+01:00", true, Some(1_795_766_400)),
+            ("2026-11-27", false, Some(1_795_737_600)),
+            ("2026-11-27", true, Some(1_795_737_600 + 86_400)),
+            ("", false, None),
+        ];
+        for (value, end, want) in cases {
+            assert_eq!(
+                parse_bound(Some(value), "from", *end).ok(),
+                Some(*want),
+                "{value}"
+            );
+        }
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "2026-02-30",
+            "27/11/2026",
+            "2026-1-1",
+        ] {
+            let e = parse_bound(Some(bad), "from", false).err();
+            assert!(
+                e.as_ref().is_some_and(|e| e.message.contains("`from`")),
+                "{bad}: {e:?}"
+            );
+        }
+    }
 }

@@ -1,9 +1,13 @@
-//! The audit log (`/console/w/{ws}/audit`): newest first, filters by actor and category, paged.
+//! The audit log (`/console/w/{ws}/audit`): newest first, filters by actor, category and date
+//! range, paged; a link to the REST export (all of the workspace's records as JSON lines, the
+//! one format `GET …/audit/export` has) and a button that checks the hash chain through the
+//! same service as `GET …/audit/verify`, showing whether it is intact or where it breaks.
 
+use acorn_proto::identity::AuditChainView;
 use dioxus::prelude::*;
 
-use crate::app::{Badge, ErrorBox, Loading, ctx, optional};
-use crate::backend::AuditFilter;
+use crate::app::{Badge, ErrorBox, Loading, ctx, field, optional};
+use crate::backend::{AuditFilter, UiError};
 use crate::format;
 
 const CATEGORIES: &[&str] = &[
@@ -18,6 +22,35 @@ const CATEGORIES: &[&str] = &[
     "auth",
 ];
 
+/// A date input's value (`YYYY-MM-DD`, UTC) as the API's RFC 3339 bound: the day's start, or
+/// for the end of the range the next day's start (so the "to" day is included). Anything else
+/// goes to the API as typed, which refuses it with its message.
+pub fn day_bound(value: &str, end: bool) -> Option<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return None;
+    }
+    let day = (|| {
+        let mut p = v.splitn(3, '-');
+        let (y, m, d) = (p.next()?, p.next()?, p.next()?);
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return None;
+        }
+        let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+        let date = time::Date::from_calendar_date(y.parse().ok()?, month, d.parse().ok()?).ok()?;
+        if end { date.next_day() } else { Some(date) }
+    })();
+    Some(match day {
+        Some(d) => format!(
+            "{:04}-{:02}-{:02}T00:00:00Z",
+            d.year(),
+            u8::from(d.month()),
+            d.day()
+        ),
+        None => v.to_owned(),
+    })
+}
+
 /// `/console/w/{ws}/audit`.
 #[component]
 pub fn Audit() -> Element {
@@ -31,15 +64,30 @@ pub fn Audit() -> Element {
         let f = filter();
         async move { backend.audit(ws, f).await }
     });
+    let export = format!("/api/v1/workspaces/{}/audit/export", c.ws());
+    let download = format!("audit-{}.jsonl", c.ws());
     rsx! {
         h1 { "Audit log" }
         form { class: "inline panel", id: "audit-filter",
-            onsubmit: move |evt: FormEvent| filter.set(AuditFilter { actor: optional(&evt, "actor"), category: optional(&evt, "category"), cursor: None }),
+            onsubmit: move |evt: FormEvent| filter.set(AuditFilter {
+                actor: optional(&evt, "actor"),
+                category: optional(&evt, "category"),
+                cursor: None,
+                since: day_bound(&field(&evt, "since"), false),
+                until: day_bound(&field(&evt, "until"), true),
+            }),
             label { "Actor id" input { name: "actor", placeholder: "usr_…" } }
             label { "Category"
                 select { name: "category", option { value: "", "All" } for cat in CATEGORIES { option { value: "{cat}", "{cat}" } } }
             }
+            label { "From" input { name: "since", id: "audit-since", r#type: "date" } }
+            label { "To" input { name: "until", id: "audit-until", r#type: "date" } }
             button { r#type: "submit", "Filter" }
+        }
+        div { class: "panel row", id: "audit-tools",
+            a { class: "button secondary", id: "audit-export", href: "{export}", download: "{download}",
+                "Export all records (JSON lines)" }
+            VerifyChain {}
         }
         div { class: "panel",
             match &*page.read() {
@@ -70,6 +118,69 @@ pub fn Audit() -> Element {
                     }
                 },
             }
+        }
+    }
+}
+
+/// The "verify the chain" button and its result.
+#[component]
+fn VerifyChain() -> Element {
+    let c = ctx();
+    let mut busy = use_signal(|| false);
+    let mut result = use_signal(|| None::<Result<AuditChainView, UiError>>);
+    let backend = c.backend.clone();
+    let ws = c.ws();
+    rsx! {
+        button { r#type: "button", class: "secondary", id: "audit-verify", disabled: busy(),
+            onclick: move |_| {
+                if busy() { return; }
+                busy.set(true);
+                let backend = backend.clone();
+                let ws = ws.clone();
+                spawn(async move {
+                    result.set(Some(backend.verify_audit(ws).await));
+                    busy.set(false);
+                });
+            },
+            if busy() { "Verifying…" } else { "Verify the chain" }
+        }
+        if busy() { span { class: "spinner" } }
+        match result() {
+            None => rsx! {},
+            Some(Err(e)) => rsx! { ErrorBox { error: e } },
+            Some(Ok(v)) if v.intact => rsx! {
+                span { id: "audit-chain", class: "badge ok", role: "status", "data-intact": "true",
+                    "Chain intact: {v.records} records checked" }
+            },
+            Some(Ok(v)) => rsx! {
+                span { id: "audit-chain", class: "error", role: "alert", "data-intact": "false",
+                    "Chain broken at record #{v.first_broken_seq.unwrap_or_default()} of {v.records}: "
+                    {v.reason.clone().unwrap_or_default()}
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::day_bound;
+
+    #[test]
+    fn dates_become_rfc3339_day_bounds() {
+        let cases = [
+            ("2026-11-27", false, Some("2026-11-27T00:00:00Z")),
+            ("2026-11-27", true, Some("2026-11-28T00:00:00Z")),
+            ("2026-12-31", true, Some("2027-01-01T00:00:00Z")),
+            ("2024-02-28", true, Some("2024-02-29T00:00:00Z")),
+            ("1970-01-01", false, Some("1970-01-01T00:00:00Z")),
+            ("", false, None),
+            // Not a date: passed on for the API to refuse with its message.
+            ("2026-02-30", false, Some("2026-02-30")),
+            ("yesterday", true, Some("yesterday")),
+        ];
+        for (value, end, want) in cases {
+            assert_eq!(day_bound(value, end).as_deref(), want, "{value} {end}");
         }
     }
 }

@@ -6,11 +6,23 @@
 //! result, approval cards with the exact action and its dry-run diff, the final answer, the
 //! run's state and the limits used. Approve, reject and cancel go through the same services as
 //! the API; a refusal shows the API's message.
+//!
+//! Runs started elsewhere (another tab, the REST API, an alert receiver, auto-triage) appear
+//! without a reload: the list and the open session follow the backend's run-activity ticks
+//! (published by the engine when a run starts, changes state or ends; they carry no data) and
+//! read the sessions again through the services on each tick. This costs one store read per
+//! open tab per run start or end, instead of a poll every few seconds, and cannot show a tab
+//! anything its user may not read.
+//!
+//! The message box lets owners and admins pick the provider, model and limits of the next run,
+//! prefilled with the workspace's run settings; the API checks them (bounds, known model) and
+//! its refusal is shown.
 
 use acorn_proto::agent::RunMode;
 use acorn_proto::authz::Action;
 use acorn_proto::runs::{
-    Decision, PostMessage, RunEvent, RunEventKind, RunLimitsInput, RunSummary, RunView, SessionView,
+    Decision, PostMessage, RunEvent, RunEventKind, RunLimitsInput, RunSettingsView, RunSummary,
+    RunView, SessionDetail, SessionView,
 };
 use dioxus::prelude::*;
 use futures_util::StreamExt;
@@ -21,16 +33,33 @@ use crate::backend::UiError;
 use crate::format;
 use crate::route::{cluster_link, session_link, ws_link};
 
-/// The newest sessions of the workspace.
+/// A burst of run activity (a run created, then started) is read once: the time given to it
+/// to gather.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// The newest sessions of the workspace, kept current as runs start and end anywhere.
 #[component]
 pub fn SessionList(limit: usize) -> Element {
     let c = ctx();
     let backend = c.backend.clone();
     let ws = c.ws();
-    let list = use_resource(move || {
+    let mut list = use_signal(|| None::<Result<Vec<SessionView>, UiError>>);
+    use_future(move || {
         let backend = backend.clone();
         let ws = ws.clone();
-        async move { backend.sessions(ws).await }
+        async move {
+            // Subscribed before the first read, so that no run slips in between.
+            let mut ticks = backend.run_activity();
+            loop {
+                let r = backend.sessions(ws.clone()).await;
+                let stop = matches!(&r, Err(e) if e.is_signed_out());
+                list.set(Some(r));
+                if stop || ticks.next().await.is_none() {
+                    break;
+                }
+                tokio::time::sleep(COALESCE).await;
+            }
+        }
     });
     let v = list.read().clone();
     match v {
@@ -174,6 +203,101 @@ fn message(content: String, mode: Option<RunMode>) -> PostMessage {
     }
 }
 
+/// The limits the message box offers: form field (a `RunLimitsInput` field name), label.
+const LIMIT_FIELDS: &[(&str, &str)] = &[
+    ("max_steps", "Steps"),
+    ("max_tool_calls", "Tool calls"),
+    ("max_output_tokens", "Output tokens"),
+    ("max_runtime_seconds", "Runtime (s)"),
+];
+
+fn limit_of(l: &acorn_proto::runs::RunLimits, name: &str) -> u64 {
+    match name {
+        "max_steps" => u64::from(l.max_steps),
+        "max_tool_calls" => u64::from(l.max_tool_calls),
+        "max_output_tokens" => l.max_output_tokens,
+        "max_runtime_seconds" => l.max_runtime_seconds,
+        _ => 0,
+    }
+}
+
+/// Puts the run options of the form (provider, model, limits) into the message. Empty fields
+/// are left to the workspace's settings; numbers go to the API as typed (a count too large for
+/// the field is sent as the field's maximum, which the API refuses as out of bounds).
+fn run_options(evt: &FormEvent, body: &mut PostMessage) {
+    let text = |name: &str| Some(field(evt, name).trim().to_owned()).filter(|s| !s.is_empty());
+    body.provider = text("provider");
+    body.model = text("model");
+    let num = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
+    let small = |name: &str| num(name).map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+    body.limits = RunLimitsInput {
+        max_steps: small("max_steps"),
+        max_tool_calls: small("max_tool_calls"),
+        max_output_tokens: num("max_output_tokens"),
+        max_runtime_seconds: num("max_runtime_seconds"),
+        ..RunLimitsInput::default()
+    };
+}
+
+/// Provider, model and limits of the next run (owners and admins), prefilled with the
+/// workspace's run settings; the deployment's bounds are shown, the API enforces them.
+#[component]
+fn RunOptions() -> Element {
+    let c = ctx();
+    let backend = c.backend.clone();
+    let ws = c.ws();
+    let loaded = use_resource(move || {
+        let backend = backend.clone();
+        let ws = ws.clone();
+        async move {
+            let settings = backend.run_settings(ws.clone()).await?;
+            // Providers are only suggestions: failing to list them leaves the fields free.
+            let providers = backend.providers(ws).await.unwrap_or_default();
+            Ok::<_, UiError>((settings, providers))
+        }
+    });
+    let v = loaded.read().clone();
+    let (settings, providers): (RunSettingsView, Vec<acorn_proto::gateway::ProviderView>) = match v
+    {
+        None => return rsx! { Loading { what: "run settings" } },
+        Some(Err(e)) => return rsx! { ErrorBox { error: e } },
+        Some(Ok(loaded)) => loaded,
+    };
+    let provider = settings.settings.provider.clone().unwrap_or_default();
+    let model = settings.settings.model.clone().unwrap_or_default();
+    let models: Vec<String> = providers
+        .iter()
+        .flat_map(|p| p.spec.models.iter().map(|m| m.id.clone()))
+        .collect();
+    rsx! {
+        details { class: "run-options", id: "run-options",
+            summary { "Model and limits: " span { class: "muted small", id: "run-options-summary", "{provider}/{model}" } }
+            div { class: "row",
+                label { "Provider"
+                    select { name: "provider", id: "run-provider",
+                        for p in providers.iter() { option { value: "{p.name}", selected: p.name == provider, "{p.name}" } }
+                        if !providers.iter().any(|p| p.name == provider) { option { value: "{provider}", selected: true, "{provider}" } }
+                    }
+                }
+                label { "Model"
+                    input { name: "model", id: "run-model", value: "{model}", list: "run-models", autocomplete: "off" }
+                    datalist { id: "run-models", for m in models { option { value: "{m}" } } }
+                }
+            }
+            div { class: "row",
+                for (name, label) in LIMIT_FIELDS.iter().copied() {
+                    label {
+                        "{label}"
+                        input { name: "{name}", id: "run-{name}", r#type: "number", min: "1", class: "narrow",
+                            value: "{limit_of(&settings.effective_limits, name)}" }
+                        span { class: "muted small", "at most {limit_of(&settings.max_limits, name)}" }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `/console/w/{ws}/sessions/{id}`: the chat.
 #[component]
 pub fn Session(session: String) -> Element {
@@ -181,10 +305,27 @@ pub fn Session(session: String) -> Element {
     let backend = c.backend.clone();
     let ws = c.ws();
     let id = session.clone();
-    let detail = use_resource(move || {
+    let mut detail = use_signal(|| None::<Result<SessionDetail, UiError>>);
+    use_future(move || {
         let backend = backend.clone();
         let (ws, id) = (ws.clone(), id.clone());
-        async move { backend.session(ws, id).await }
+        async move {
+            // Runs started elsewhere join the page (see the module docs).
+            let mut ticks = backend.run_activity();
+            loop {
+                let r = backend.session(ws.clone(), id.clone()).await;
+                let signed_out = matches!(&r, Err(e) if e.is_signed_out());
+                // A failed re-read keeps what is shown (the next tick tries again).
+                let keep = r.is_err() && !signed_out && matches!(&*detail.peek(), Some(Ok(_)));
+                if !keep {
+                    detail.set(Some(r));
+                }
+                if signed_out || ticks.next().await.is_none() {
+                    break;
+                }
+                tokio::time::sleep(COALESCE).await;
+            }
+        }
     });
     let v = detail.read().clone();
     match v {
@@ -209,11 +350,14 @@ pub fn Session(session: String) -> Element {
 #[component]
 fn Chat(session: String, runs: Vec<RunSummary>, can_post: bool) -> Element {
     let mut started = use_signal(Vec::<RunSummary>::new);
-    let all: Vec<RunSummary> = runs
-        .iter()
-        .cloned()
-        .chain(started.read().iter().cloned())
-        .collect();
+    // The session's runs as last read, plus runs this tab started that the last read did not
+    // have yet (each run once).
+    let mut all: Vec<RunSummary> = runs.clone();
+    for r in started.read().iter() {
+        if !all.iter().any(|a| a.id == r.id) {
+            all.push(r.clone());
+        }
+    }
     rsx! {
         div { class: "chat", id: "chat",
             if all.is_empty() {
@@ -252,12 +396,16 @@ fn Composer(session: String, on_started: EventHandler<RunSummary>) -> Element {
                     // text of a few keystrokes ago would overwrite what was typed since):
                     // the draft takes the sent text now, and is emptied once the run exists.
                     draft.set(content.clone());
+                    let mut body = message(content, mode);
+                    if can_write {
+                        run_options(&evt, &mut body);
+                    }
                     busy.set(true);
                     error.set(None);
                     let backend = backend.clone();
                     let (ws, session) = (ws.clone(), session.clone());
                     spawn(async move {
-                        match backend.post_message(ws, session, message(content, mode)).await {
+                        match backend.post_message(ws, session, body).await {
                             Ok(run) => {
                                 draft.set(String::new());
                                 on_started.call(RunSummary {
@@ -284,6 +432,7 @@ fn Composer(session: String, on_started: EventHandler<RunSummary>) -> Element {
                     }
                     button { r#type: "submit", id: "send", disabled: busy(), if busy() { "Sending…" } else { "Send" } }
                 }
+                if can_write { RunOptions {} }
             }
             if let Some(e) = error() { ErrorBox { error: e } }
         }

@@ -18,7 +18,7 @@ pub fn routes() -> Vec<RouteSpec> {
         Method::GET,
         "/api/v1/search",
         Access::SignedIn,
-        "Search runs (`q`, `workspace_id`, `cluster_id`, `state`, `from`, `to` unix seconds, `limit`, `offset`); only workspaces where the caller reads runs",
+        "Search runs (`q`, `workspace_id`, `cluster_id`, `state`, `from`/`to` as unix seconds, RFC 3339 times or dates, `limit`, `offset`); only workspaces where the caller reads runs; a bad time or `from` after `to` is 400 invalid_parameter",
         get(run_search),
     )]
 }
