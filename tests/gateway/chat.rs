@@ -483,3 +483,34 @@ async fn catalog_merges_listed_and_configured_models() {
     assert_eq!(response.status(), 502);
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test]
+async fn a_provider_changed_twice_within_a_second_serves_its_latest_settings() {
+    let world = World::new("").await;
+    let path = format!("/api/v1/workspaces/{}/providers/quick", world.ws);
+    let catalog = format!("{path}/models");
+    // Each PUT is followed at once by a read that caches the client; `updated_at` has whole
+    // seconds, so only dropping the cached client on change shows the second model.
+    for model in ["first-model", "second-model", "third-model"] {
+        world
+            .admin
+            .ok(
+                Method::PUT,
+                &path,
+                Some(
+                    json!({"kind": "openai", "base_url": "http://127.0.0.1:9/v1",
+                            "list_models": false, "models": [{"id": model}]}),
+                ),
+            )
+            .await;
+        let got = world.admin.ok(Method::GET, &catalog, None).await;
+        assert_eq!(got["models"][0]["id"], model, "{got}");
+        assert_eq!(got["models"].as_array().map(Vec::len), Some(1), "{got}");
+    }
+    world.admin.call(Method::DELETE, &path, None).await;
+    world
+        .admin
+        .call(Method::GET, &catalog, None)
+        .await
+        .assert_error(404, "provider_not_found");
+}

@@ -167,6 +167,7 @@ pub async fn put_provider(
         audit = with_meta(audit, "key_fingerprint", &k.fingerprint);
     }
     let stored = gw.store.put_provider(record, api_key, audit).await?;
+    gw.forget_provider(workspace_id, name);
     workspace_view(gw, &stored)
 }
 
@@ -188,6 +189,7 @@ pub async fn delete_provider(
         Operation::Write,
     );
     gw.store.delete_provider(workspace_id, name, audit).await?;
+    gw.forget_provider(workspace_id, name);
     Ok(())
 }
 

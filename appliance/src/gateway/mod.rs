@@ -231,6 +231,15 @@ impl Gateway {
         all
     }
 
+    /// Drops the cached client of a workspace provider that was changed or deleted. The cache
+    /// also compares `updated_at`, but that has whole seconds: two changes within one second
+    /// (or a new key, which keeps the record's secret name) must not leave the old client.
+    pub fn forget_provider(&self, workspace: &str, name: &str) {
+        if let Ok(mut cache) = self.workspace_providers.lock() {
+            cache.remove(&(workspace.to_owned(), name.to_owned()));
+        }
+    }
+
     /// The provider `name` for `workspace`: the workspace's own wins over the deployment's.
     pub fn resolve_provider(
         &self,
