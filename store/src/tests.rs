@@ -113,6 +113,7 @@ fn fresh_open_migrates_and_reopens() {
             "alert_receivers",
             "receiver_tokens",
             "alert_dedup",
+            "eval_reports",
         ]
     );
 }

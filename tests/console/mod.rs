@@ -17,6 +17,7 @@
 //! - `runs`: search filters (cluster, time range) kept in the URL, the audit log's date filter,
 //!   chain check and export, runs started elsewhere appearing live, and the message box's
 //!   provider/model/limits;
+//! - `long_output`: a very long answer and tool result scroll inside their boxes;
 //! - `evals`: a model evaluation started on the Models page, its progress, pass rate and report,
 //!   and a viewer without evaluations.
 //! - `admin`: webhooks (subscription, secret shown once, test delivery, redeliver, rotate,
@@ -29,6 +30,7 @@ mod chat;
 mod demo;
 mod evals;
 mod first_run;
+mod long_output;
 mod runs;
 
 use std::path::PathBuf;
