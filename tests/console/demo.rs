@@ -12,9 +12,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use super::{Browser, real_problems};
 use crate::harness::cargo_bin;
 
-#[tokio::test]
-async fn acorn_demo_prints_a_login_that_shows_a_connected_demo_cluster() {
-    let mut child = tokio::process::Command::new(cargo_bin("acorn"))
+/// `acorn demo` on a free port with the crashloop scenario and no model, its stdout piped.
+fn start_demo() -> tokio::process::Child {
+    tokio::process::Command::new(cargo_bin("acorn"))
         .args([
             "demo",
             "--listen",
@@ -32,7 +32,12 @@ async fn acorn_demo_prints_a_login_that_shows_a_connected_demo_cluster() {
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
-        .expect("start acorn demo");
+        .expect("start acorn demo")
+}
+
+#[tokio::test]
+async fn acorn_demo_prints_a_login_that_shows_a_connected_demo_cluster() {
+    let mut child = start_demo();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut url, mut login, mut ca, mut model) = (None, None, None, None);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -139,25 +144,7 @@ fn stat(pid: u32) -> Option<(String, char, u32)> {
 
 #[tokio::test]
 async fn acorn_demo_killed_with_sigkill_leaves_no_child_running() {
-    let mut child = tokio::process::Command::new(cargo_bin("acorn"))
-        .args([
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--scenario",
-            "crashloop",
-            "--kubesim",
-        ])
-        .arg(cargo_bin("acorn-kubesim"))
-        .arg("--agent")
-        .arg(cargo_bin("acorn-agent"))
-        .env_remove("ACORN_DEMO_OPENAI_BASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start acorn demo");
+    let mut child = start_demo();
     let demo_pid = child.id().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut ca = None;

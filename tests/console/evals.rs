@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::{Browser, real_problems};
+use crate::eval::api::put_scripted_provider;
 use crate::eval::models;
 use crate::harness::appliance::Appliance;
 use crate::harness::identity::{user, workspace_with};
@@ -18,18 +19,7 @@ async fn an_admin_evaluates_a_model_and_reads_its_report_before_making_it_the_de
     let root = user(&app, "root").await;
     let viewer = user(&app, "vera").await;
     let ws = workspace_with(&root, "evals", &[(&viewer, "viewer")]).await;
-    root.ok(
-        Method::PUT,
-        &format!("/api/v1/workspaces/{ws}/providers/scripted"),
-        Some(json!({
-            "kind": "openai",
-            "base_url": format!("http://127.0.0.1:{}/v1", model.port),
-            "list_models": false,
-            "request_timeout_ms": 60000,
-            "models": [{"id": "thorough"}, {"id": "lazy"}],
-        })),
-    )
-    .await;
+    put_scripted_provider(&root, &ws, &model, None).await;
     root.ok(
         Method::PUT,
         &format!("/api/v1/workspaces/{ws}/run-settings"),

@@ -9,10 +9,34 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::models;
+use crate::gateway::upstream::Upstream;
 use crate::harness::appliance::Appliance;
 use crate::harness::identity::{User, user, workspace_with};
 
 const KEY: &str = "sk-eval-workspace-key-4f9c";
+
+/// The scripted models as a workspace provider named `scripted`, as an admin would add it.
+pub(crate) async fn put_scripted_provider(
+    admin: &User,
+    ws: &str,
+    model: &Upstream,
+    key: Option<&str>,
+) {
+    admin
+        .ok(
+            Method::PUT,
+            &format!("/api/v1/workspaces/{ws}/providers/scripted"),
+            Some(json!({
+                "kind": "openai",
+                "base_url": format!("http://127.0.0.1:{}/v1", model.port),
+                "list_models": false,
+                "api_key": key,
+                "request_timeout_ms": 60000,
+                "models": [{"id": "thorough", "input_price_per_mtok": 1.0}, {"id": "lazy"}, {"id": "silent"}],
+            })),
+        )
+        .await;
+}
 
 async fn wait_finished(owner: &User, ws: &str, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -41,19 +65,7 @@ async fn admins_evaluate_a_workspace_model_in_the_background_and_read_the_stored
     let ws = workspace_with(&root, "evals", &[(&viewer, "viewer")]).await;
     let other = workspace_with(&root, "other", &[]).await;
     let evals = format!("/api/v1/workspaces/{ws}/evals");
-    root.ok(
-        Method::PUT,
-        &format!("/api/v1/workspaces/{ws}/providers/scripted"),
-        Some(json!({
-            "kind": "openai",
-            "base_url": format!("http://127.0.0.1:{}/v1", model.port),
-            "list_models": false,
-            "api_key": KEY,
-            "request_timeout_ms": 60000,
-            "models": [{"id": "thorough", "input_price_per_mtok": 1.0}, {"id": "lazy"}, {"id": "silent"}],
-        })),
-    )
-    .await;
+    put_scripted_provider(&root, &ws, &model, Some(KEY)).await;
 
     // Refusals, before anything starts.
     let start = |body: Value| {

@@ -17,7 +17,7 @@ use crate::gateway::upstream::{Recorded, Upstream};
 use crate::harness::cargo_bin;
 use crate::runs::model::{Turn, reply};
 
-mod api;
+pub(crate) mod api;
 
 /// `kubesim/scenarios`: the library that ships with Acorn.
 fn library() -> PathBuf {
