@@ -183,10 +183,43 @@ async fn webhooks_cluster_settings_key_rotation_deletion_and_member_admin_in_the
         "kube-public, kube-node-lease",
     )
     .await;
+    // Another admin changes a setting meanwhile: the page takes it in without losing the
+    // edits made here (the form's fields carry initial values, not bound ones).
+    let writes = !world.cluster(&cluster.id).await["write_allowed"]
+        .as_bool()
+        .unwrap();
+    world
+        .owner
+        .ok(
+            Method::PATCH,
+            &world.path(&format!("/clusters/{}", cluster.id)),
+            Some(json!({ "write_allowed": writes })),
+        )
+        .await;
+    b.step(json!({
+        "wait_eval": format!("document.querySelector('#cluster-settings-form input[name=write_allowed]').checked === {writes}"),
+    }))
+    .await;
+    assert_eq!(
+        b.step(json!({ "value": "#cluster-settings-form input[name=ns_exclude]" }))
+            .await,
+        "kube-public, kube-node-lease"
+    );
+    assert_eq!(
+        b.step(json!({ "eval": "document.querySelector('#cluster-settings-form input[name=auto_triage]').checked" }))
+            .await,
+        true
+    );
     b.click("#cluster-settings-form button[type=submit]").await;
     b.wait("#cluster-saved", None).await;
     let c = world.cluster(&cluster.id).await;
     assert_eq!(c["auto_triage"], true, "{c}");
+    assert_eq!(c["write_allowed"], writes, "{c}");
+    assert_eq!(
+        c["namespaces"]["exclude"],
+        json!(["kube-public", "kube-node-lease"]),
+        "{c}"
+    );
     b.screenshot("cluster-settings").await;
 
     // The agent key rotated with no overlap: the page says the old key no longer works, the

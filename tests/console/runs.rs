@@ -186,12 +186,14 @@ async fn search_filters_audit_live_sessions_and_run_options() {
         "{lines:?}"
     );
 
-    // An open session page: a run started through the REST API appears without a reload.
+    // An open session page: a run started through the REST API appears without a reload, and
+    // the re-render it causes keeps what is half-typed in the message box.
     let session_page = format!("/console/w/{ws}/sessions/{}", rw.session);
     b.goto(&session_page).await;
     b.wait(&format!("section.run[data-run={prod_run}]"), None)
         .await;
     b.step(json!({ "eval": "window.__noReload = 1" })).await;
+    b.fill("#message-box", "a question typed while").await;
     rw.play(vec![Turn::Text("Started elsewhere, answered here.")]);
     let api_run = rw.start_run("asked through the API", json!({})).await;
     b.step(json!({ "wait": format!("section.run[data-run={api_run}] .badge.completed"), "timeout_ms": 60000 }))
@@ -202,6 +204,10 @@ async fn search_filters_audit_live_sessions_and_run_options() {
     )
     .await;
     assert_eq!(b.step(json!({ "eval": "window.__noReload" })).await, 1);
+    assert_eq!(
+        b.step(json!({ "value": "#message-box" })).await,
+        "a question typed while"
+    );
 
     // The message box: the run options start at the workspace's settings; a chosen model and
     // limits reach the run.

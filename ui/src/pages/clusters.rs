@@ -648,13 +648,13 @@ fn ClusterAdmin(cl: ClusterView) -> Element {
                         busy.set(false);
                     });
                 },
-                label { "Name" input { name: "name", required: true, value: "{cl.name}", pattern: "[a-z][a-z0-9\\-]{{0,62}}", title: "a-z, 0-9 and -, starting with a letter" } }
-                label { class: "check", input { r#type: "checkbox", name: "logs_allowed", checked: cl.logs_allowed } "Pod logs" }
-                label { class: "check", input { r#type: "checkbox", name: "write_allowed", checked: cl.write_allowed } "Write actions (with approval)" }
-                label { class: "check", input { r#type: "checkbox", name: "auto_triage", checked: cl.auto_triage } "Auto-triage critical findings" }
-                label { "Only these namespaces (comma-separated; empty: all)" input { name: "ns_include", value: "{names(&cl.namespaces.include)}" } }
-                label { "Never these namespaces" input { name: "ns_exclude", value: "{names(&cl.namespaces.exclude)}" } }
-                label { "Agent image (in new install instructions)" input { name: "agent_image", value: "{cl.agent_image}" } }
+                label { "Name" input { name: "name", required: true, initial_value: "{cl.name}", pattern: "[a-z][a-z0-9\\-]{{0,62}}", title: "a-z, 0-9 and -, starting with a letter" } }
+                label { class: "check", input { r#type: "checkbox", name: "logs_allowed", initial_checked: cl.logs_allowed } "Pod logs" }
+                label { class: "check", input { r#type: "checkbox", name: "write_allowed", initial_checked: cl.write_allowed } "Write actions (with approval)" }
+                label { class: "check", input { r#type: "checkbox", name: "auto_triage", initial_checked: cl.auto_triage } "Auto-triage critical findings" }
+                label { "Only these namespaces (comma-separated; empty: all)" input { name: "ns_include", initial_value: "{names(&cl.namespaces.include)}" } }
+                label { "Never these namespaces" input { name: "ns_exclude", initial_value: "{names(&cl.namespaces.exclude)}" } }
+                label { "Agent image (in new install instructions)" input { name: "agent_image", initial_value: "{cl.agent_image}" } }
                 div { button { r#type: "submit", disabled: busy(), "Save settings" } }
                 if saved() { p { class: "muted", id: "cluster-saved", role: "status", "Saved. A connected agent gets the new settings at once." } }
             }

@@ -241,6 +241,7 @@ fn run_options(evt: &FormEvent, body: &mut PostMessage) {
 
 /// Provider, model and limits of the next run (owners and admins), prefilled with the
 /// workspace's run settings; the deployment's bounds are shown, the API enforces them.
+/// The fields take `initial_value`: a re-render never overwrites what the user typed.
 #[component]
 fn RunOptions() -> Element {
     let c = ctx();
@@ -280,7 +281,7 @@ fn RunOptions() -> Element {
                     }
                 }
                 label { "Model"
-                    input { name: "model", id: "run-model", value: "{model}", list: "run-models", autocomplete: "off" }
+                    input { name: "model", id: "run-model", initial_value: "{model}", list: "run-models", autocomplete: "off" }
                     datalist { id: "run-models", for m in models { option { value: "{m}" } } }
                 }
             }
@@ -289,7 +290,7 @@ fn RunOptions() -> Element {
                     label {
                         "{label}"
                         input { name: "{name}", id: "run-{name}", r#type: "number", min: "1", class: "narrow",
-                            value: "{limit_of(&settings.effective_limits, name)}" }
+                            initial_value: "{limit_of(&settings.effective_limits, name)}" }
                         span { class: "muted small", "at most {limit_of(&settings.max_limits, name)}" }
                     }
                 }
@@ -380,7 +381,11 @@ fn Composer(session: String, on_started: EventHandler<RunSummary>) -> Element {
     let c = ctx();
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<UiError>);
-    let mut draft = use_signal(String::new);
+    // Bumped once a run exists: the message box is keyed by it, so a fresh, empty box
+    // replaces the sent one. The box has no `value` attribute: dioxus writes `value` on every
+    // re-render (it is volatile), which would wipe what is typed whenever the page re-renders
+    // (a run elsewhere ticks, a keystroke's render arrives late).
+    let mut sent = use_signal(|| 0u64);
     let backend = c.backend.clone();
     let ws = c.ws();
     let can_write = c.can(Action::RunsCreateReadWrite);
@@ -392,10 +397,6 @@ fn Composer(session: String, on_started: EventHandler<RunSummary>) -> Element {
                     let content = field(&evt, "content");
                     if content.trim().is_empty() { return; }
                     let mode = mode_of(&field(&evt, "mode"));
-                    // The box is not bound to the draft while typing (a re-render with the
-                    // text of a few keystrokes ago would overwrite what was typed since):
-                    // the draft takes the sent text now, and is emptied once the run exists.
-                    draft.set(content.clone());
                     let mut body = message(content, mode);
                     if can_write {
                         run_options(&evt, &mut body);
@@ -407,7 +408,7 @@ fn Composer(session: String, on_started: EventHandler<RunSummary>) -> Element {
                     spawn(async move {
                         match backend.post_message(ws, session, body).await {
                             Ok(run) => {
-                                draft.set(String::new());
+                                sent += 1;
                                 on_started.call(RunSummary {
                                     id: run.id, session_id: run.session_id, state: run.state, mode: run.mode,
                                     question: run.question, created_at: run.created_at, ended_at: run.ended_at,
@@ -419,9 +420,10 @@ fn Composer(session: String, on_started: EventHandler<RunSummary>) -> Element {
                     });
                 },
                 label { "Message"
-                    textarea { name: "content", id: "message-box", rows: "3", maxlength: "32768", "data-draft": "1",
-                        placeholder: "Ask a follow-up question (Ctrl+Enter sends)",
-                        value: "{draft}" }
+                    for n in std::iter::once(sent()) {
+                        textarea { key: "{n}", name: "content", id: "message-box", rows: "3", maxlength: "32768", "data-draft": "1",
+                            placeholder: "Ask a follow-up question (Ctrl+Enter sends)" }
+                    }
                 }
                 div { class: "row",
                     if can_write {
