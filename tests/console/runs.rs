@@ -173,6 +173,12 @@ async fn search_filters_audit_live_sessions_and_run_options() {
     assert_eq!(verified["intact"], true, "{verified}");
     assert!(chain.contains("records checked"), "{chain}");
     b.screenshot("audit-verify").await;
+    // The export carries the page's filters: today's run records only.
+    b.step(json!({ "select": "#audit-filter select[name=category]", "value": "run" }))
+        .await;
+    b.click("#audit-filter button[type=submit]").await;
+    b.wait("#audit-export", Some("Export the matching records"))
+        .await;
     let download = b.step(json!({ "download": "#audit-export" })).await;
     assert_eq!(download["filename"], format!("audit-{ws}.jsonl"));
     let lines: Vec<Value> = download["text"]
@@ -185,6 +191,7 @@ async fn search_filters_audit_live_sessions_and_run_options() {
         lines.iter().any(|r| r["action"] == "run.created"),
         "{lines:?}"
     );
+    assert!(lines.iter().all(|r| r["category"] == "run"), "{lines:?}");
 
     // An open session page: a run started through the REST API appears without a reload, and
     // the re-render it causes keeps what is half-typed in the message box.

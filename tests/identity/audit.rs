@@ -1,10 +1,11 @@
 //! The audit log: every write recorded with actor, category, source and request id; readable by
-//! owners, admins and auditors only; filters, pagination, export; a tampered record is found by
-//! the API and by `acorn verify`.
+//! owners, admins and auditors only; filters, pagination, export (with the same filters); a
+//! tampered record is found by the API, by `acorn verify` and shown in the console.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::console::{Browser, real_problems};
 use crate::harness::appliance::{Appliance, StartOptions, acorn};
 use crate::harness::identity::{self, user, workspace_with};
 
@@ -120,6 +121,46 @@ async fn writes_are_audited_and_a_tampered_record_is_found() {
             .iter()
             .any(|r| r["action"] == "audit.read" && r["operation"] == "read")
     );
+    // The export takes the list's filters; a bad one is refused like the list's.
+    let export_of = |query: &str| {
+        app.client
+            .get(app.url(&format!("{audit}/export{query}")))
+            .header("cookie", format!("__Host-acorn_session={}", auditor.cookie))
+            .send()
+    };
+    let membership: Vec<Value> = export_of("?category=membership")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!membership.is_empty());
+    assert!(membership.iter().all(|r| r["category"] == "membership"));
+    let future = export_of("?since=2099-01-01T00:00:00Z").await.unwrap();
+    assert_eq!(future.status(), 200);
+    assert_eq!(future.text().await.unwrap(), "");
+    for bad in ["?since=yesterday", "?cursor=5", "?category=nope"] {
+        assert_eq!(
+            auditor
+                .call(Method::GET, &format!("{audit}/export{bad}"), None)
+                .await
+                .code(),
+            "invalid_parameter",
+            "{bad}"
+        );
+    }
+    let exports = auditor
+        .ok(Method::GET, &format!("{audit}?category=auth"), None)
+        .await;
+    let filtered = exports["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "audit.export" && r["metadata"]["category"] == "membership");
+    assert!(filtered.is_some(), "{exports}");
     let verify = auditor
         .ok(Method::GET, &format!("{audit}/verify"), None)
         .await;
@@ -147,4 +188,19 @@ async fn writes_are_audited_and_a_tampered_record_is_found() {
         .await;
     assert_eq!(broken["intact"], false);
     assert_eq!(broken["first_broken_seq"], victim);
+
+    // The console says the same, naming the record.
+    let mut b = Browser::start(&app.base_url).await;
+    let page = format!("/console/w/{ws}/audit");
+    b.goto(&page).await;
+    b.sign_in("auditor").await;
+    b.step(json!({ "wait_url": format!("{page}$") })).await;
+    b.click("#audit-verify").await;
+    let shown = b
+        .wait("#audit-chain[data-intact=false]", Some("Chain broken"))
+        .await;
+    assert!(shown.contains(&format!("record #{victim}")), "{shown}");
+    b.screenshot("audit-broken").await;
+    let problems = real_problems(&b.close().await);
+    assert!(problems.is_empty(), "browser console errors: {problems:#?}");
 }

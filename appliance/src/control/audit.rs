@@ -150,6 +150,18 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
+/// Query parameters of `GET /api/v1/workspaces/{id}/audit/export`: the list's filters, no paging.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    pub actor: Option<String>,
+    pub category: Option<Category>,
+    /// RFC 3339.
+    pub since: Option<String>,
+    /// RFC 3339.
+    pub until: Option<String>,
+}
+
 /// Lists audit records (the read itself is audited).
 pub async fn list(
     control: &Control,
@@ -160,10 +172,6 @@ pub async fn list(
     authorize(control, caller, workspace_id, Action::AuditRead).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let filter = AuditFilter {
-        actor_id: query.actor,
-        category: query.category,
-        since: parse_time(query.since.as_deref(), "since")?,
-        until: parse_time(query.until.as_deref(), "until")?,
         after_seq: match query.cursor.as_deref() {
             Some(c) => Some(
                 c.parse::<u64>()
@@ -172,6 +180,7 @@ pub async fn list(
             None => None,
         },
         limit: limit + 1,
+        ..filter_of(query.actor, query.category, &query.since, &query.until)?
     };
     let mut records = control.store.audit_records(Some(workspace_id), filter)?;
     let next_cursor = (records.len() > limit).then(|| records[limit - 1].seq.to_string());
@@ -191,36 +200,49 @@ pub async fn list(
     })
 }
 
-/// All records as JSON lines (the export is audited).
+/// The matching records (all of them without filters) as JSON lines, oldest first (the export
+/// is audited, with its filters).
 pub async fn export(
     control: &Control,
     caller: &Caller,
     workspace_id: &str,
+    query: ExportQuery,
 ) -> Result<String, ApiError> {
     authorize(control, caller, workspace_id, Action::AuditRead).await?;
-    let all = control.store.audit_records(
+    let filter = AuditFilter {
+        limit: usize::MAX,
+        ..filter_of(
+            query.actor.clone(),
+            query.category,
+            &query.since,
+            &query.until,
+        )?
+    };
+    let mut record = draft(
+        caller,
         Some(workspace_id),
-        AuditFilter {
-            limit: usize::MAX,
-            ..Default::default()
-        },
-    )?;
+        "audit.export",
+        None,
+        Category::Auth,
+        Operation::Read,
+    );
+    for (key, value) in [
+        ("actor", query.actor),
+        ("category", query.category.map(|c| enum_name(&c))),
+        ("since", query.since),
+        ("until", query.until),
+    ] {
+        if let Some(value) = value {
+            record = with_meta(record, key, &value);
+        }
+    }
+    let all = control.store.audit_records(Some(workspace_id), filter)?;
     let mut out = String::new();
     for record in &all {
         out.push_str(&serde_json::to_string(&view(record)).map_err(ApiError::internal)?);
         out.push('\n');
     }
-    control
-        .store
-        .append_audit(draft(
-            caller,
-            Some(workspace_id),
-            "audit.export",
-            None,
-            Category::Auth,
-            Operation::Read,
-        ))
-        .await?;
+    control.store.append_audit(record).await?;
     Ok(out)
 }
 
@@ -267,6 +289,22 @@ fn enum_name<T: serde::Serialize>(value: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// The filters the list and the export share (times checked; no paging).
+fn filter_of(
+    actor: Option<String>,
+    category: Option<Category>,
+    since: &Option<String>,
+    until: &Option<String>,
+) -> Result<AuditFilter, ApiError> {
+    Ok(AuditFilter {
+        actor_id: actor,
+        category,
+        since: parse_time(since.as_deref(), "since")?,
+        until: parse_time(until.as_deref(), "until")?,
+        ..Default::default()
+    })
 }
 
 fn parse_time(value: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {

@@ -1,6 +1,6 @@
-//! The audit log (`/console/w/{ws}/audit`): newest first, filters by actor, category and date
-//! range, paged; a link to the REST export (all of the workspace's records as JSON lines, the
-//! one format `GET …/audit/export` has) and a button that checks the hash chain through the
+//! The audit log (`/console/w/{ws}/audit`): oldest first (the chain's order), filters by actor, category and date
+//! range, paged; a link to the REST export (the records the filters match, or all of them, as
+//! JSON lines, the one format `GET …/audit/export` has) and a button that checks the hash chain through the
 //! same service as `GET …/audit/verify`, showing whether it is intact or where it breaks.
 
 use acorn_proto::identity::AuditChainView;
@@ -9,6 +9,7 @@ use dioxus::prelude::*;
 use crate::app::{Badge, ErrorBox, Loading, ctx, field, optional};
 use crate::backend::{AuditFilter, UiError};
 use crate::format;
+use crate::route::percent_encode;
 
 const CATEGORIES: &[&str] = &[
     "membership",
@@ -52,6 +53,24 @@ pub fn day_bound(value: &str, end: bool) -> Option<String> {
 }
 
 /// `/console/w/{ws}/audit`.
+/// The REST export with the page's filters (the same names as the list's).
+fn export_link(ws: &str, f: &AuditFilter) -> String {
+    let params: Vec<String> = [
+        ("actor", &f.actor),
+        ("category", &f.category),
+        ("since", &f.since),
+        ("until", &f.until),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", percent_encode(v))))
+    .collect();
+    let base = format!("/api/v1/workspaces/{ws}/audit/export");
+    match params.is_empty() {
+        true => base,
+        false => format!("{base}?{}", params.join("&")),
+    }
+}
+
 #[component]
 pub fn Audit() -> Element {
     let c = ctx();
@@ -64,7 +83,7 @@ pub fn Audit() -> Element {
         let f = filter();
         async move { backend.audit(ws, f).await }
     });
-    let export = format!("/api/v1/workspaces/{}/audit/export", c.ws());
+    let export = export_link(&c.ws(), &filter());
     let download = format!("audit-{}.jsonl", c.ws());
     rsx! {
         h1 { "Audit log" }
@@ -86,7 +105,7 @@ pub fn Audit() -> Element {
         }
         div { class: "panel row", id: "audit-tools",
             a { class: "button secondary", id: "audit-export", href: "{export}", download: "{download}",
-                "Export all records (JSON lines)" }
+                if filter() == AuditFilter::default() { "Export all records (JSON lines)" } else { "Export the matching records (JSON lines)" } }
             VerifyChain {}
         }
         div { class: "panel",
@@ -154,7 +173,7 @@ fn VerifyChain() -> Element {
             },
             Some(Ok(v)) => rsx! {
                 span { id: "audit-chain", class: "error", role: "alert", "data-intact": "false",
-                    "Chain broken at record #{v.first_broken_seq.unwrap_or_default()} of {v.records}: "
+                    "Chain broken at record #{v.first_broken_seq.unwrap_or_default()} ({v.records} records checked): "
                     {v.reason.clone().unwrap_or_default()}
                 }
             },

@@ -8,7 +8,7 @@ use axum::http::{Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::control::audit::{self, AuditQuery};
+use crate::control::audit::{self, AuditQuery, ExportQuery};
 use crate::control::auth::Caller;
 use crate::control::error::ApiError;
 use crate::control::routes::AppState;
@@ -28,7 +28,7 @@ pub fn routes() -> Vec<RouteSpec> {
             Method::GET,
             "/api/v1/workspaces/{workspace_id}/audit/export",
             Access::Workspace(Action::AuditRead),
-            "All audit records as JSON lines",
+            "Audit records as JSON lines (filters: actor, category, since, until)",
             get(export),
         ),
         route(
@@ -54,8 +54,9 @@ async fn export(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body = audit::export(&state.control, &caller, &id).await?;
+    let body = audit::export(&state.control, &caller, &id, q).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body))
 }
 
