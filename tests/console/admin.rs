@@ -122,6 +122,38 @@ async fn webhooks_cluster_settings_key_rotation_deletion_and_member_admin_in_the
         .await;
     b.wait(".delivery-log", Some("(redelivery)")).await;
 
+    // A long log: the newest 50, then "Show 50 older" for the rest.
+    let sub_id = world
+        .owner
+        .ok(Method::GET, &world.path("/webhooks"), None)
+        .await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..49 {
+        world
+            .owner
+            .ok(
+                Method::POST,
+                &world.path(&format!("/webhooks/{sub_id}/test")),
+                None,
+            )
+            .await;
+    }
+    let rows = ".delivery-log tbody tr";
+    b.step(json!({ "wait": rows, "count": 50, "timeout_ms": 30000 }))
+        .await;
+    b.wait(
+        ".delivery-log button[data-action=older]",
+        Some("Show 50 older"),
+    )
+    .await;
+    assert_eq!(b.step(json!({ "count": rows })).await, 50);
+    b.click(".delivery-log button[data-action=older]").await;
+    b.step(json!({ "wait": rows, "count": 51, "timeout_ms": 30000 }))
+        .await;
+    b.absent(".delivery-log button[data-action=older]").await;
+
     // Rotate: a new secret, shown once, different from the first.
     b.click(&format!("{row} button[data-action=rotate]")).await;
     let rotated = b.wait("#once-secret", Some("New signing secret")).await;

@@ -225,7 +225,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Queues a `webhook.test` delivery to this subscription.
     fn test_webhook(&self, ws: String, id: String) -> BoxFut<'_, DeliveryQueued>;
     /// The newest deliveries of a subscription (the delivery log's first page).
-    fn webhook_deliveries(&self, ws: String, id: String) -> BoxFut<'_, Page<DeliveryView>>;
+    /// The `limit` newest deliveries (1–500).
+    fn webhook_deliveries(
+        &self,
+        ws: String,
+        id: String,
+        limit: usize,
+    ) -> BoxFut<'_, Page<DeliveryView>>;
     fn redeliver_webhook(
         &self,
         ws: String,

@@ -578,7 +578,12 @@ impl Backend for SessionBackend {
         ))
     }
 
-    fn webhook_deliveries(&self, ws: String, id: String) -> BoxFut<'_, Page<DeliveryView>> {
+    fn webhook_deliveries(
+        &self,
+        ws: String,
+        id: String,
+        limit: usize,
+    ) -> BoxFut<'_, Page<DeliveryView>> {
         call!(self, |c| wh::deliveries(
             &self.state.control,
             &self.state.webhooks,
@@ -586,7 +591,7 @@ impl Backend for SessionBackend {
             &ws,
             &id,
             None,
-            Some(50)
+            Some(limit)
         ))
     }
 

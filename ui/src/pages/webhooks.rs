@@ -3,8 +3,8 @@
 //! Layout:
 //! - [`Webhooks`]: the page — subscriptions with their actions, the create form, the receivers;
 //! - `SubscriptionRow`: one subscription (test event, rotate secret, enable/disable, edit,
-//!   delete after a confirmation) and, when opened, its `DeliveryLog` (polled while open,
-//!   redeliver per delivery);
+//!   delete after a confirmation) and, when opened, its `DeliveryLog` (polled while open, the
+//!   newest 50 and "Show older" up to 500, redeliver per delivery);
 //! - `SubscriptionForm`: create or edit (URL, event types as checkboxes from the API's list,
 //!   description);
 //! - `Receivers`: Alertmanager and signed-webhook receivers (list, create, delete).
@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use acorn_proto::authz::Action;
+use acorn_proto::identity::Page;
 use acorn_proto::webhooks::{
     CreateReceiver, CreateSubscription, DeliveryState, DeliveryView, DisabledReason, EventTypeView,
     ReceiverKind, ReceiverView, SubscriptionView, UpdateSubscription,
@@ -29,6 +30,12 @@ use crate::format;
 /// How often an open delivery log re-reads itself (attempts and retries happen in the
 /// background).
 const POLL: Duration = Duration::from_secs(2);
+
+/// Deliveries shown at first, and added by "Show older".
+const DELIVERY_PAGE: usize = 50;
+
+/// The most the console shows (the API's largest page); older ones through the API's cursor.
+const MAX_DELIVERIES_SHOWN: usize = 500;
 
 /// A secret to show once, with what it belongs to.
 #[derive(Debug, Clone, PartialEq)]
@@ -385,18 +392,23 @@ fn SubscriptionForm(
 #[component]
 fn DeliveryLog(sub: String, error: Signal<Option<UiError>>) -> Element {
     let c = ctx();
-    let mut log = use_signal(|| None::<Result<Vec<DeliveryView>, UiError>>);
+    let mut log = use_signal(|| None::<Result<Page<DeliveryView>, UiError>>);
+    // How many of the newest deliveries are shown ("Show older" adds a page, up to the API's
+    // 500; older ones through the API's cursor).
+    let mut shown = use_signal(|| DELIVERY_PAGE);
     let backend = c.backend.clone();
     let ws = c.ws();
     let id = sub.clone();
-    use_future(move || {
+    let load = move || {
         let (backend, ws, id) = (backend.clone(), ws.clone(), id.clone());
+        async move { backend.webhook_deliveries(ws, id, *shown.peek()).await }
+    };
+    let poll = load.clone();
+    use_future(move || {
+        let load = poll.clone();
         async move {
             loop {
-                let r = backend
-                    .webhook_deliveries(ws.clone(), id.clone())
-                    .await
-                    .map(|p| p.items);
+                let r = load().await;
                 let stop = matches!(&r, Err(e) if e.is_signed_out() || e.code == "not_found");
                 log.set(Some(r));
                 if stop {
@@ -407,23 +419,43 @@ fn DeliveryLog(sub: String, error: Signal<Option<UiError>>) -> Element {
         }
     });
     let v = log.read().clone();
+    let api = format!("/api/v1/workspaces/{}/webhooks/{sub}/deliveries", c.ws());
     rsx! {
         div { class: "delivery-log", "data-log": "{sub}",
             h3 { "Delivery log" }
             match v {
                 None => rsx! { Loading { what: "deliveries" } },
                 Some(Err(e)) => rsx! { ErrorBox { error: e } },
-                Some(Ok(items)) if items.is_empty() => rsx! {
+                Some(Ok(page)) if page.items.is_empty() => rsx! {
                     p { class: "muted", "No delivery yet. \u{201c}Send test event\u{201d} sends one now." }
                 },
-                Some(Ok(items)) => rsx! {
+                Some(Ok(page)) => rsx! {
                     div { class: "table-wrap",
                         table { class: "deliveries",
                             thead { tr { th { "Event" } th { "State" } th { "Attempts" } th { "Response" } th { "Next retry" } th { "Created" } th { "" } } }
                             tbody {
-                                for d in items { DeliveryRow { key: "{d.id}", d, sub: sub.clone(), error } }
+                                for d in page.items.clone() { DeliveryRow { key: "{d.id}", d, sub: sub.clone(), error } }
                             }
                         }
+                    }
+                    match page.next_cursor.clone() {
+                        None => rsx! {},
+                        Some(_) if shown() < MAX_DELIVERIES_SHOWN => rsx! {
+                            button { r#type: "button", class: "secondary", "data-action": "older",
+                                onclick: move |_| {
+                                    shown.set((shown() + DELIVERY_PAGE).min(MAX_DELIVERIES_SHOWN));
+                                    let load = load.clone();
+                                    spawn(async move { log.set(Some(load().await)); });
+                                },
+                                "Show {DELIVERY_PAGE} older"
+                            }
+                        },
+                        Some(cursor) => rsx! {
+                            p { class: "muted small", "data-older": "api",
+                                "The {MAX_DELIVERIES_SHOWN} newest are shown. Older ones: "
+                                code { "GET {api}?cursor={cursor}" }
+                            }
+                        },
                     }
                 },
             }
