@@ -215,6 +215,9 @@ async fn webhooks_cluster_settings_key_rotation_deletion_and_member_admin_in_the
         "kube-public, kube-node-lease",
     )
     .await;
+    // The agent's RBAC narrowed to the scenario's namespace (in the next install manifest).
+    assert_eq!(b.step(json!({ "value": "#rbac-namespaces" })).await, "");
+    b.fill("#rbac-namespaces", "crashloop").await;
     // Another admin changes a setting meanwhile: the page takes it in without losing the
     // edits made here (the form's fields carry initial values, not bound ones).
     let writes = !world.cluster(&cluster.id).await["write_allowed"]
@@ -252,6 +255,11 @@ async fn webhooks_cluster_settings_key_rotation_deletion_and_member_admin_in_the
         json!(["kube-public", "kube-node-lease"]),
         "{c}"
     );
+    assert_eq!(
+        c["rbac_scope"],
+        json!({"kind": "namespaces", "namespaces": ["crashloop"]}),
+        "{c}"
+    );
     b.screenshot("cluster-settings").await;
 
     // The agent key rotated with no overlap: the page says the old key no longer works, the
@@ -264,6 +272,11 @@ async fn webhooks_cluster_settings_key_rotation_deletion_and_member_admin_in_the
     b.click("#agent-key button[role=tab]:has-text('Manifest')")
         .await;
     let manifest = b.wait("#install-manifest", Some("kind: Deployment")).await;
+    // Roles in the chosen namespace, no cluster-wide role.
+    assert!(
+        manifest.contains("kind: RoleBinding") && !manifest.contains("ClusterRole"),
+        "{manifest}"
+    );
     world
         .wait_cluster(&cluster.id, 30, "the old agent's link to end", |c| {
             c["status"] == "disconnected"

@@ -11,7 +11,7 @@ use acorn_proto::agent::NamespaceFilter;
 use acorn_proto::agent::{Resource, ResourceKey, ToolClass};
 use acorn_proto::authz::Action;
 use acorn_proto::clusters::{
-    ClusterView, ClusterWithKey, LinkStatus, RegisterCluster, UpdateCluster,
+    ClusterView, ClusterWithKey, LinkStatus, RbacScope, RegisterCluster, UpdateCluster,
 };
 use dioxus::prelude::*;
 
@@ -132,7 +132,7 @@ fn RegisterForm(registered: Signal<Option<ClusterWithKey>>) -> Element {
                     let body = RegisterCluster {
                         name: field(&evt, "name").trim().to_owned(),
                         namespaces: None,
-                        rbac_scope: None,
+                        rbac_scope: Some(rbac_scope_of(&field(&evt, "rbac_namespaces"))),
                         write_allowed: checked(&evt, "write_allowed"),
                         logs_allowed: checked(&evt, "logs_allowed"),
                         agent_image: None,
@@ -152,6 +152,8 @@ fn RegisterForm(registered: Signal<Option<ClusterWithKey>>) -> Element {
                 label { class: "check", input { r#type: "checkbox", name: "logs_allowed", checked: true } "Pod logs" }
                 label { class: "check", input { r#type: "checkbox", name: "write_allowed" } "Write actions (with approval)" }
                 label { class: "check", input { r#type: "checkbox", name: "auto_triage" } "Auto-triage critical findings" }
+                label { "Agent access: only these namespaces (empty: the whole cluster)"
+                    input { name: "rbac_namespaces", placeholder: "shop, payments" } }
                 button { r#type: "submit", disabled: busy(), if busy() { "Registering…" } else { "Register" } }
             }
             if let Some(e) = error() { ErrorBox { error: e } }
@@ -586,6 +588,23 @@ fn names(list: &[String]) -> String {
     list.join(", ")
 }
 
+/// The agent's RBAC from the form's namespace list: Roles in those namespaces, or a
+/// ClusterRole when the list is empty.
+fn rbac_scope_of(s: &str) -> RbacScope {
+    match parse_names(s) {
+        namespaces if namespaces.is_empty() => RbacScope::Cluster,
+        namespaces => RbacScope::Namespaces { namespaces },
+    }
+}
+
+/// The form's namespace list for a scope (empty for the whole cluster).
+fn rbac_names(scope: &RbacScope) -> String {
+    match scope {
+        RbacScope::Cluster => String::new(),
+        RbacScope::Namespaces { namespaces } => names(namespaces),
+    }
+}
+
 fn parse_names(s: &str) -> Vec<String> {
     s.split([',', ' '])
         .map(str::trim)
@@ -633,7 +652,7 @@ fn ClusterAdmin(cl: ClusterView) -> Element {
                             include: parse_names(&field(&evt, "ns_include")),
                             exclude: parse_names(&field(&evt, "ns_exclude")),
                         }),
-                        rbac_scope: None,
+                        rbac_scope: Some(rbac_scope_of(&field(&evt, "rbac_namespaces"))),
                         write_allowed: Some(checked(&evt, "write_allowed")),
                         logs_allowed: Some(checked(&evt, "logs_allowed")),
                         agent_image: Some(field(&evt, "agent_image").trim().to_owned()).filter(|s| !s.is_empty()),
@@ -655,6 +674,8 @@ fn ClusterAdmin(cl: ClusterView) -> Element {
                 label { "Only these namespaces (comma-separated; empty: all)" input { name: "ns_include", initial_value: "{names(&cl.namespaces.include)}" } }
                 label { "Never these namespaces" input { name: "ns_exclude", initial_value: "{names(&cl.namespaces.exclude)}" } }
                 label { "Agent image (in new install instructions)" input { name: "agent_image", initial_value: "{cl.agent_image}" } }
+                label { "Agent access: only these namespaces (empty: the whole cluster; applies once the agent is installed from new instructions, see the agent key below)"
+                    input { name: "rbac_namespaces", id: "rbac-namespaces", initial_value: "{rbac_names(&cl.rbac_scope)}" } }
                 div { button { r#type: "submit", disabled: busy(), "Save settings" } }
                 if saved() { p { class: "muted", id: "cluster-saved", role: "status", "Saved. A connected agent gets the new settings at once." } }
             }
@@ -727,5 +748,24 @@ fn ClusterAdmin(cl: ClusterView) -> Element {
                 button { class: "danger", r#type: "button", id: "delete-cluster-start", onclick: move |_| deleting.set(true), "Delete cluster…" }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RbacScope, rbac_names, rbac_scope_of};
+
+    #[test]
+    fn an_empty_namespace_list_is_the_whole_cluster_and_lists_round_trip() {
+        assert_eq!(rbac_scope_of(" , "), RbacScope::Cluster);
+        let scope = rbac_scope_of("shop, payments,");
+        assert_eq!(
+            scope,
+            RbacScope::Namespaces {
+                namespaces: vec!["shop".into(), "payments".into()]
+            }
+        );
+        assert_eq!(rbac_names(&scope), "shop, payments");
+        assert_eq!(rbac_names(&RbacScope::Cluster), "");
     }
 }
