@@ -24,11 +24,11 @@
 //!
 //! # Measured
 //!
-//! Shared 2-core machine, Nov 2026, debug build (`--profile dev`), load average 4–6: first
-//! render (interactive) of the session page 292 ms warm / 702 ms cold, first paint 150–270 ms;
-//! 1.0 KiB document + 52 KiB assets + 5–16 KiB of LiveView frames per page; 0.7 MiB of
-//! appliance memory per open tab; run event → render with 50 tabs p50 94 ms, p99 339 ms,
-//! max 489 ms (3,300 pairs, none missed). The full tables are in `docs/console.md`.
+//! Shared 2-core machine, 27 Nov 2026, release build, nothing else running: first render
+//! (interactive) of the session page 232 ms warm / 441 ms cold, first paint 110–220 ms;
+//! 1.0 KiB document + 54 KiB assets + 6–18 KiB of LiveView frames per page; 0.6 MiB of
+//! appliance memory per open tab; run event → render with 50 tabs p50 51 ms, p99 212 ms,
+//! max 282 ms (3,450 pairs, none missed). The full tables are in `docs/console.md`.
 
 #[path = "../harness/mod.rs"]
 mod harness;
