@@ -224,8 +224,7 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BoxFut<'_, SecretRotated>;
     /// Queues a `webhook.test` delivery to this subscription.
     fn test_webhook(&self, ws: String, id: String) -> BoxFut<'_, DeliveryQueued>;
-    /// The newest deliveries of a subscription (the delivery log's first page).
-    /// The `limit` newest deliveries (1–500).
+    /// The `limit` (1–500) newest deliveries of a subscription.
     fn webhook_deliveries(
         &self,
         ws: String,

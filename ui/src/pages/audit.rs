@@ -1,7 +1,8 @@
-//! The audit log (`/console/w/{ws}/audit`): oldest first (the chain's order), filters by actor, category and date
-//! range, paged; a link to the REST export (the records the filters match, or all of them, as
-//! JSON lines, the one format `GET …/audit/export` has) and a button that checks the hash chain through the
-//! same service as `GET …/audit/verify`, showing whether it is intact or where it breaks.
+//! The audit log (`/console/w/{ws}/audit`): oldest first (the chain's order), filters by actor,
+//! category and date range, paged; a link to the REST export (the records the filters match,
+//! or all of them, as JSON lines, the one format `GET …/audit/export` has) and a button that
+//! checks the hash chain through the same service as `GET …/audit/verify`, showing whether it
+//! is intact or where it breaks.
 
 use acorn_proto::identity::AuditChainView;
 use dioxus::prelude::*;
@@ -52,7 +53,6 @@ pub fn day_bound(value: &str, end: bool) -> Option<String> {
     })
 }
 
-/// `/console/w/{ws}/audit`.
 /// The REST export with the page's filters (the same names as the list's).
 fn export_link(ws: &str, f: &AuditFilter) -> String {
     let params: Vec<String> = [
@@ -71,6 +71,7 @@ fn export_link(ws: &str, f: &AuditFilter) -> String {
     }
 }
 
+/// `/console/w/{ws}/audit`.
 #[component]
 pub fn Audit() -> Element {
     let c = ctx();
