@@ -516,7 +516,12 @@ async fn planted_markup_stays_text_and_a_keyboard_only_user_signs_in_registers_a
         "the navigation is reachable: {path:#?}"
     );
     b.step(json!({ "type": "keyboard" })).await;
-    for name in ["logs_allowed", "write_allowed", "auto_triage"] {
+    for name in [
+        "logs_allowed",
+        "write_allowed",
+        "auto_triage",
+        "rbac_namespaces",
+    ] {
         let f = b.step(json!({ "key": "Tab" })).await;
         assert!(is(&f, "input", name), "{name}: {f}");
     }
