@@ -146,8 +146,8 @@ pub fn Search(q: String) -> Element {
     });
     let cluster_options = clusters.read().clone().unwrap_or_default();
     let workspaces = c.me.workspaces.clone();
-    // The form shows the filters in force: re-rendering it after a search must not put back
-    // the page's first values.
+    // The form starts at the filters in force (`initial_*`: written only when they change,
+    // never over what the user is editing; see ARCHITECTURE.md, `ui/`).
     let current = filters();
     let f0 = current.clone();
     rsx! {
@@ -166,33 +166,33 @@ pub fn Search(q: String) -> Element {
                     to: field(&evt, "to"),
                 });
             },
-            label { "Query" input { name: "q", id: "search-q", value: "{f0.q}", placeholder: "crashloop OR oom", r#type: "search" } }
+            label { "Query" input { name: "q", id: "search-q", initial_value: "{f0.q}", placeholder: "crashloop OR oom", r#type: "search" } }
             label { "Workspace"
                 select { name: "workspace", id: "search-workspace",
                     option { value: "", "All" }
-                    for w in workspaces { option { value: "{w.id}", selected: f0.workspace == w.id, "{w.name}" } }
+                    for w in workspaces { option { value: "{w.id}", initial_selected: f0.workspace == w.id, "{w.name}" } }
                 }
             }
             label { "Cluster"
                 select { name: "cluster", id: "search-cluster",
                     option { value: "", "All" }
-                    for (id, label) in cluster_options { option { value: "{id}", selected: f0.cluster == id, "{label}" } }
+                    for (id, label) in cluster_options { option { value: "{id}", initial_selected: f0.cluster == id, "{label}" } }
                 }
             }
             label { "Run state"
                 select { name: "state", id: "search-state",
                     option { value: "", "Any" }
-                    for s in ["completed", "failed", "cancelled", "timed_out", "running", "waiting_for_approval"] { option { value: "{s}", selected: f0.state == s, "{s}" } }
+                    for s in ["completed", "failed", "cancelled", "timed_out", "running", "waiting_for_approval"] { option { value: "{s}", initial_selected: f0.state == s, "{s}" } }
                 }
             }
             label { "Time"
                 select { name: "range", id: "search-range",
                     option { value: "", "Any time or the dates" }
-                    for (v, label, _) in RANGES { option { value: "{v}", selected: f0.range == *v, "{label}" } }
+                    for (v, label, _) in RANGES { option { value: "{v}", initial_selected: f0.range == *v, "{label}" } }
                 }
             }
-            label { "From" input { name: "from", id: "search-from", r#type: "date", value: "{f0.from}" } }
-            label { "To" input { name: "to", id: "search-to", r#type: "date", value: "{f0.to}" } }
+            label { "From" input { name: "from", id: "search-from", r#type: "date", initial_value: "{f0.from}" } }
+            label { "To" input { name: "to", id: "search-to", r#type: "date", initial_value: "{f0.to}" } }
             button { r#type: "submit", "Search" }
         }
         div { class: "panel",
